@@ -1,0 +1,46 @@
+//! FailoverPlan (placeholder: the full API lands with its issue).
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Condition;
+use super::validation::{FieldError, Validate};
+
+/// FailoverPlan.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "watchkeeper.dev",
+    version = "v1alpha1",
+    kind = "FailoverPlan",
+    namespaced,
+    status = "FailoverPlanStatus",
+    shortname = "fp",
+    category = "watchkeeper"
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailoverPlanSpec {
+    /// IANA time zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// Observed state of a FailoverPlan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverPlanStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions (`Ready`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+super::impl_has_conditions!(FailoverPlan);
+
+impl Validate for FailoverPlan {
+    fn validate(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+}
