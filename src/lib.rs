@@ -8,5 +8,6 @@
 //! - engines with no Kubernetes types: [`schedule`], [`backup`], ...
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod crdgen;

@@ -1,0 +1,3 @@
+//! `watchkeeper check`: offline validation and previews of manifests for GitOps pipelines.
+
+pub mod yaml;
