@@ -11,3 +11,4 @@ pub mod api;
 pub mod check;
 pub mod cli;
 pub mod crdgen;
+pub mod schedule;

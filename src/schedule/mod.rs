@@ -1,0 +1,95 @@
+//! Schedule engine: cron expressions, RFC 5545 recurrence rules and time windows, evaluated in an
+//! IANA time zone. Pure computation with no Kubernetes types, shared by `watchkeeper check`
+//! (validation and previews) and the controllers (next run, open maintenance windows).
+//!
+//! # Local time and daylight saving time
+//!
+//! Cron expressions and recurrence rules describe *wall-clock* times in their time zone, so a job
+//! at `0 2 * * *` in `America/New_York` runs at 02:00 local time in winter and in summer. Two
+//! cases need a rule because the wall clock is not a one-to-one map to instants:
+//!
+//! - **Gap** (spring forward, e.g. 02:30 does not exist on the day clocks jump from 02:00 to
+//!   03:00): the occurrence fires once, at the first instant that exists after the skipped local
+//!   time — the moment of the transition (03:00 local). Several skipped times (`*/15 2 * * *`)
+//!   collapse into that single firing. This follows Vixie cron's "run jobs in the skipped interval
+//!   right after the change" behaviour, so a daily backup is never silently lost.
+//! - **Repeat** (fall back, e.g. 01:30 happens twice): the occurrence fires once, at the first
+//!   (daylight-time) instant, so a daily job never runs twice.
+//!
+//! Both rules are implemented once, in [`resolve_local`], and used by every schedule kind.
+
+mod cron;
+mod rrule;
+mod window;
+
+pub use cron::CronSchedule;
+pub use rrule::RecurrenceRule;
+pub use window::{Window, WindowSchedule};
+
+use chrono::{DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Why a schedule, recurrence rule, time zone or window could not be used. Messages are written
+/// to read well after a field path, e.g. `spec.schedule: invalid cron expression "…": …`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// The cron expression does not parse or can never fire.
+    #[error("invalid cron expression {expr:?}: {reason}")]
+    InvalidCron {
+        /// The expression as given.
+        expr: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The RRULE does not parse, uses an unsupported part, or can never produce an occurrence.
+    #[error("invalid RRULE: {0}")]
+    InvalidRRule(String),
+    /// The time zone is not an IANA time zone name known to this build.
+    #[error(
+        "unknown time zone {0:?}: use an IANA time zone name such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\""
+    )]
+    UnknownTimeZone(String),
+    /// A window is malformed (zero duration, end before start, ...).
+    #[error("invalid window: {0}")]
+    InvalidWindow(String),
+}
+
+/// Parses an IANA time zone name (`Europe/Berlin`, `UTC`). Names are case-sensitive as in the
+/// tz database and in Kubernetes `CronJob.spec.timeZone`; abbreviations such as `CET` that are
+/// not zone names, and POSIX strings like `EST5EDT,M3.2.0,M11.1.0`, are rejected.
+pub fn parse_time_zone(name: &str) -> Result<Tz, ScheduleError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed != name {
+        return Err(ScheduleError::UnknownTimeZone(name.to_string()));
+    }
+    name.parse::<Tz>()
+        .map_err(|_| ScheduleError::UnknownTimeZone(name.to_string()))
+}
+
+/// Maps a local wall-clock time in `tz` to the instant it denotes, applying the daylight saving
+/// rules described in the [module documentation](self): a time in a gap maps to the first instant
+/// after it (the transition), a repeated time maps to its first occurrence.
+///
+/// The mapping is monotonic (non-decreasing) in `local`, which the schedule searches rely on.
+pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),
+        LocalResult::None => {
+            // Transitions in the tz database happen on whole minutes, so the first local minute
+            // that exists after the skipped one is the transition instant. Gaps are at most a
+            // day long (Pacific/Apia skipped 30 December 2011).
+            let start = local
+                .with_second(0)
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(local);
+            (1..=(26 * 60)).find_map(|minutes| {
+                tz.from_local_datetime(&(start + ChronoDuration::minutes(minutes)))
+                    .earliest()
+                    .map(|t| t.with_timezone(&Utc))
+            })
+        }
+    }
+}
+
+use chrono::Timelike as _;
