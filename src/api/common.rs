@@ -473,6 +473,140 @@ pub fn check_time_zone(errors: &mut Errors, path: &str, zone: &str) -> Option<ch
     }
 }
 
+/// TLS mode of a PostgreSQL connection, libpq's `sslmode` in Kubernetes enum spelling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS only if the server insists.
+    Allow,
+    /// TLS when the server offers it (libpq's default).
+    #[default]
+    Prefer,
+    /// TLS always, certificate not checked.
+    Require,
+    /// TLS always, certificate checked against `caCertSecretRef`.
+    #[serde(rename = "VerifyCA")]
+    VerifyCa,
+    /// TLS always, certificate and host name checked.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The value libpq and `pg_dump` expect in `sslmode`.
+    pub fn as_libpq(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Allow => "allow",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// How to reach a PostgreSQL database: either a whole connection URI kept in a Secret, or its
+/// parts with the password in a Secret. Used by backups, maintenance tasks and failover steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.uriSecretRef) ? !(has(self.host) || has(self.port) || has(self.database) || has(self.user) || has(self.passwordSecretRef)) : (has(self.host) && has(self.database) && has(self.user))",
+    "message": "set either uriSecretRef alone, or host, database and user (with passwordSecretRef)"
+}]))]
+pub struct PostgresConnection {
+    /// A Secret key holding a complete `postgres://user:password@host:port/database` URI, for
+    /// providers that hand out connection strings (Supabase, RDS proxies). Excludes the parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri_secret_ref: Option<SecretKeyRef>,
+    /// Server host name or address, e.g. `db.example.com` or a Service name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub host: Option<String>,
+    /// Server port; 5432 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+    /// Database name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub database: Option<String>,
+    /// Role to connect as. Not a secret; the password is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub user: Option<String>,
+    /// Secret key holding the role's password. Unset for certificate or trust authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<SecretKeyRef>,
+    /// TLS mode; `Prefer` when unset. Managed providers usually want `Require` or stricter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<SslMode>,
+    /// Secret key holding the PEM CA certificate that `VerifyCA` and `VerifyFull` check against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_secret_ref: Option<SecretKeyRef>,
+}
+
+/// Validates a connection: either `uriSecretRef` alone, or host, database and user.
+pub fn check_postgres_connection(errors: &mut Errors, path: &str, connection: &PostgresConnection) {
+    if connection.uri_secret_ref.is_some() {
+        let parts = [
+            ("host", connection.host.is_some()),
+            ("port", connection.port.is_some()),
+            ("database", connection.database.is_some()),
+            ("user", connection.user.is_some()),
+            ("passwordSecretRef", connection.password_secret_ref.is_some()),
+        ];
+        for (name, _) in parts.iter().filter(|(_, set)| *set) {
+            errors.push(
+                format!("{path}.{name}"),
+                "must not be set together with uriSecretRef (the URI carries it)",
+            );
+        }
+    } else {
+        let required = [
+            ("host", connection.host.is_none()),
+            ("database", connection.database.is_none()),
+            ("user", connection.user.is_none()),
+        ];
+        for (name, _) in required.iter().filter(|(_, missing)| *missing) {
+            errors.push(
+                format!("{path}.{name}"),
+                "required unless uriSecretRef is set",
+            );
+        }
+    }
+    if connection.port == Some(0) {
+        errors.push(format!("{path}.port"), "must be between 1 and 65535");
+    }
+}
+
+/// A value written into one key of a ConfigMap: a maintenance or read-only flag, a feature
+/// switch, a fencing marker. Whoever writes it records the previous value so it can be restored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapValue {
+    /// The ConfigMap key to set; the ConfigMap must exist, the key need not.
+    pub config_map_key_ref: ConfigMapKeyRef,
+    /// The value to write, e.g. `"true"` or `"read-only"`.
+    #[schemars(length(max = 65536))]
+    pub value: String,
+}
+
+/// Pattern of a local date-time without offset (`2026-01-06T02:00:00`), interpreted in the
+/// resource's time zone; used for an RRULE's first occurrence (DTSTART) and its exclusions.
+pub const LOCAL_DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$";
+
+/// Parses a local date-time in the form of [`LOCAL_DATE_TIME_PATTERN`] (seconds optional).
+pub fn parse_local_date_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .map_err(|_| {
+            format!(
+                "must be a local date-time such as 2026-01-06T02:00:00 (no offset: the time zone field applies), got {text:?}"
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
