@@ -13,13 +13,9 @@ ARG DEBIAN_RELEASE=trixie
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 WORKDIR /src
-# Dependencies first, in their own layer: a source change does not rebuild them.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo fetch --locked \
-    && rm -rf src
 COPY . .
-# Cache mounts keep the registry and target directory between builds (BuildKit).
+# Cache mounts keep the crate registry and the target directory between builds (BuildKit), so a
+# source change does not rebuild the dependencies.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin watchkeeper \
