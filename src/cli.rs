@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::crdgen;
+use crate::{check, crdgen, docs};
 
 /// watchkeeper keeps an operations guide true: health monitors, scheduled jobs, backups,
 /// maintenance windows and failover plans, declared as Kubernetes resources.
@@ -22,6 +22,18 @@ pub enum Command {
     /// With no options, prints every CRD as one multi-document YAML stream, ready for
     /// `kubectl apply -f -`. `crds/` in the repository is `--out-dir crds` of this command.
     Crdgen(CrdgenArgs),
+    /// Validate manifests offline and preview what they mean (for GitOps pipelines).
+    ///
+    /// Reads files, directories (recursively, `*.yaml` and `*.yml`) and `-` (standard input).
+    /// Every watchkeeper document is checked against the CRD schema (types, enums, patterns,
+    /// required fields, CEL rules; unknown fields are errors, as with
+    /// `kubectl apply --validate=strict`) and against the same semantic rules the controller
+    /// runs. Other documents (Deployments, Services, ...) are listed as skipped. Errors are
+    /// printed one per line as `FILE:LINE kind/name: spec.path: message` and make the exit
+    /// status 1. Valid resources get a preview: next fire times of every schedule in the
+    /// resource's time zone, maintenance windows, the failover step plan, and which backups the
+    /// retention policy keeps for a sample history.
+    Check(CheckArgs),
     /// Print the version of this binary.
     Version,
 }
@@ -38,12 +50,51 @@ pub struct CrdgenArgs {
     /// Exit with status 1 if the files in DIR differ from what would be generated (CI drift check).
     #[arg(long, value_name = "DIR")]
     pub check: Option<PathBuf>,
+    /// Print the API reference (Markdown: every field with type, default, constraints and
+    /// description) instead of the CRDs; `docs/api.md` is this output.
+    #[arg(long, conflicts_with_all = ["out_dir", "check", "check_docs"])]
+    pub docs: bool,
+    /// Exit with status 1 if FILE differs from the `--docs` output (CI drift check).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["out_dir", "check"])]
+    pub check_docs: Option<PathBuf>,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Error lines, skipped documents, previews and a summary, for people and CI logs.
+    Text,
+    /// One JSON object: documents (with previews), errors and summary, for machines.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Files or directories to check; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Reference time for previews, RFC 3339 (default: now). Fixing it makes output reproducible.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only validate; print no previews.
+    #[arg(long)]
+    pub no_preview: bool,
+}
+
+fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)"))
 }
 
 /// Runs the parsed command; errors are printed to stderr and turned into exit status 1.
 pub fn run(cli: Cli) -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Crdgen(args) => run_crdgen(args),
+        Command::Check(args) => return run_check(args),
         Command::Version => {
             println!("watchkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -60,7 +111,11 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn run_crdgen(args: CrdgenArgs) -> Result<(), Box<dyn std::error::Error>> {
     let crds = crdgen::select(args.kind.as_deref())?;
-    if let Some(dir) = args.out_dir {
+    if args.docs {
+        print!("{}", docs::render(&crds));
+    } else if let Some(file) = args.check_docs {
+        docs::check_file(&file, &crds)?;
+    } else if let Some(dir) = args.out_dir {
         crdgen::write_dir(&dir, &crds)?;
     } else if let Some(dir) = args.check {
         crdgen::check_dir(&dir, &crds)?;
@@ -70,4 +125,35 @@ fn run_crdgen(args: CrdgenArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// `check`: exit status 1 when any manifest has an error (or cannot be read).
+fn run_check(args: CheckArgs) -> ExitCode {
+    let options = check::Options {
+        now: args.now.unwrap_or_else(chrono::Utc::now),
+        previews: !args.no_preview,
+    };
+    let inputs = match check::collect_inputs(&args.paths) {
+        Ok(inputs) => inputs,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = check::check(&inputs, options);
+    match args.output {
+        OutputFormat::Text => print!("{}", report.to_text(!args.no_preview)),
+        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("error: {}", check::CheckError::Json(error));
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

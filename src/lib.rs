@@ -11,4 +11,5 @@ pub mod api;
 pub mod check;
 pub mod cli;
 pub mod crdgen;
+pub mod docs;
 pub mod schedule;
