@@ -134,7 +134,10 @@ impl Field {
         let mut star = false;
         for part in text.split(',') {
             if part.is_empty() {
-                return Err(format!("{} field: empty list element in {text:?}", self.name));
+                return Err(format!(
+                    "{} field: empty list element in {text:?}",
+                    self.name
+                ));
             }
             let (range, step) = match part.split_once('/') {
                 Some((range, step)) => {
@@ -356,6 +359,39 @@ impl CronSchedule {
             date = date.pred_opt()?;
         }
         None
+    }
+
+    /// Shortest nominal (wall-clock) time between two consecutive firings, measured on local
+    /// times before daylight saving adjustments (so `30 2 * * *` has a period of 24 hours even
+    /// though one day a year its instants are 23.5 hours apart). Sampled over up to 2,000
+    /// firings or nine years from 2024-01-01, which covers every month length and leap years.
+    /// Used to reject windows that would never close.
+    pub fn min_period(&self) -> Option<std::time::Duration> {
+        let mut date = NaiveDate::from_ymd_opt(2024, 1, 1)?;
+        let mut previous: Option<NaiveDateTime> = None;
+        let mut shortest: Option<chrono::TimeDelta> = None;
+        let mut samples = 0;
+        for _ in 0..SEARCH_DAYS {
+            if self.day_matches(date) {
+                for hour in self.hours() {
+                    for minute in self.minutes() {
+                        let local =
+                            NaiveDateTime::new(date, NaiveTime::from_hms_opt(hour, minute, 0)?);
+                        if let Some(before) = previous {
+                            let gap = local - before;
+                            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+                        }
+                        previous = Some(local);
+                        samples += 1;
+                    }
+                }
+                if samples >= 2_000 {
+                    break;
+                }
+            }
+            date = date.succ_opt()?;
+        }
+        shortest.and_then(|s| s.to_std().ok())
     }
 
     /// The next `n` firings strictly after `after`, in the schedule's time zone.

@@ -26,7 +26,9 @@ pub use cron::CronSchedule;
 pub use rrule::RecurrenceRule;
 pub use window::{Window, WindowSchedule};
 
-use chrono::{DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Timelike as _, Utc,
+};
 use chrono_tz::Tz;
 
 /// Why a schedule, recurrence rule, time zone or window could not be used. Messages are written
@@ -92,4 +94,5 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     }
 }
 
-use chrono::Timelike as _;
+#[cfg(test)]
+mod tests;

@@ -2,10 +2,57 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc, Weekday};
+use std::ops::ControlFlow;
+
+use chrono::{
+    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 
-use super::ScheduleError;
+use super::{ScheduleError, resolve_local};
+
+/// How far searches look for the next or previous occurrence.
+const HORIZON_DAYS: u64 = 10 * 366;
+
+fn month_index(date: NaiveDate) -> i64 {
+    i64::from(date.year()) * 12 + i64::from(date.month0())
+}
+
+fn week_start(date: NaiveDate, wkst: Weekday) -> NaiveDate {
+    let back = (7 + date.weekday().num_days_from_monday() - wkst.num_days_from_monday()) % 7;
+    date - TimeDelta::days(i64::from(back))
+}
+
+fn add_days(date: NaiveDate, days: i64) -> Option<NaiveDate> {
+    date.checked_add_signed(TimeDelta::try_days(days)?)
+}
+
+/// `t` truncated to a multiple of `seconds` within its day (3600: the hour, 60: the minute).
+fn truncate(t: NaiveDateTime, seconds: u32) -> NaiveDateTime {
+    let secs = t.num_seconds_from_midnight() / seconds * seconds;
+    t.date()
+        .and_time(NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).unwrap_or(NaiveTime::MIN))
+}
+
+pub(crate) fn days_in_month(date: NaiveDate) -> u32 {
+    let (year, month) = if date.month() == 12 {
+        (date.year() + 1, 1)
+    } else {
+        (date.year(), date.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(year, month, 1)
+        .and_then(|first| first.pred_opt())
+        .map_or(31, |last| last.day())
+}
+
+fn days_in_year(year: i32) -> u32 {
+    if NaiveDate::from_ymd_opt(year, 2, 29).is_some() {
+        366
+    } else {
+        365
+    }
+}
 
 /// Recurrence frequency (`FREQ`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -168,7 +215,7 @@ impl RecurrenceRule {
             by_second: Vec::new(),
             by_set_pos: Vec::new(),
             wkst: Weekday::Mon,
-            dtstart,
+            dtstart: dtstart.with_nanosecond(0).unwrap_or(dtstart),
             tz,
             exdates: exdates.iter().copied().collect(),
         };
@@ -334,7 +381,58 @@ impl RecurrenceRule {
         {
             return Err(invalid("BYSETPOS requires another BYxxx part"));
         }
+        rule.apply_defaults();
+        let first = resolve_local(tz, rule.dtstart)
+            .and_then(|start| rule.next_occurrence(start - TimeDelta::seconds(1), false));
+        if first.is_none() {
+            return Err(invalid(
+                "the rule produces no occurrence after DTSTART (check BYMONTH/BYMONTHDAY/BYDAY combinations and UNTIL)",
+            ));
+        }
         Ok(rule)
+    }
+
+    /// Fills in what the rule leaves implicit from DTSTART (RFC 5545 §3.3.10): the time of day
+    /// for DAILY and coarser rules, the day of month for MONTHLY and YEARLY, the month for
+    /// YEARLY, the weekday for WEEKLY. Sorts and deduplicates every list.
+    fn apply_defaults(&mut self) {
+        let start = self.dtstart;
+        if self.by_month_day.is_empty() && self.by_day.is_empty() {
+            match self.freq {
+                Freq::Yearly => {
+                    if self.by_month.is_empty() {
+                        self.by_month.push(start.month());
+                    }
+                    self.by_month_day.push(start.day() as i32);
+                }
+                Freq::Monthly => self.by_month_day.push(start.day() as i32),
+                Freq::Weekly => self.by_day.push((None, start.weekday())),
+                _ => {}
+            }
+        }
+        if self.by_hour.is_empty() && self.freq >= Freq::Daily {
+            self.by_hour.push(start.hour());
+        }
+        if self.by_minute.is_empty() && self.freq >= Freq::Hourly {
+            self.by_minute.push(start.minute());
+        }
+        if self.by_second.is_empty() {
+            self.by_second.push(start.second());
+        }
+        for list in [
+            &mut self.by_month,
+            &mut self.by_hour,
+            &mut self.by_minute,
+            &mut self.by_second,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        self.by_month_day.sort_unstable();
+        self.by_month_day.dedup();
+        self.by_set_pos.sort_unstable();
+        self.by_set_pos.dedup();
+        self.by_day.dedup();
     }
 
     /// The rule text as given (without an `RRULE:` prefix).
@@ -347,16 +445,398 @@ impl RecurrenceRule {
         self.tz
     }
 
-    /// The first occurrence strictly after `after`.
+    /// The first occurrence strictly after `after`, or `None` when the rule has ended (or has
+    /// no occurrence within ten years).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let _ = after;
-        None
+        self.next_occurrence(after, true)
     }
 
-    /// The last occurrence strictly before `before`.
+    /// The last occurrence strictly before `before`, or `None` if there is none (within ten
+    /// years before `before`).
     pub fn previous_before(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let _ = before;
-        None
+        let local = before.with_timezone(&self.tz).naive_local();
+        let horizon = local.checked_sub_days(Days::new(HORIZON_DAYS))?;
+        if self.count.is_some() {
+            // COUNT needs every occurrence from DTSTART to know which ones exist.
+            let mut last = None;
+            let mut remaining = self.count.unwrap_or(0);
+            let far = local.checked_add_days(Days::new(2))?;
+            self.walk_forward(0, far, |local_time| {
+                if remaining == 0 {
+                    return ControlFlow::Break(());
+                }
+                remaining -= 1;
+                if self.exdates.contains(&local_time) {
+                    return ControlFlow::Continue(());
+                }
+                match resolve_local(self.tz, local_time) {
+                    Some(t) if t < before => {
+                        last = Some(t);
+                        ControlFlow::Continue(())
+                    }
+                    _ => ControlFlow::Break(()),
+                }
+            });
+            return last;
+        }
+        let start = local.checked_add_days(Days::new(2))?;
+        let period = self.align_down(self.period_of(start));
+        let mut found = None;
+        self.walk_backward(period, horizon, |local_time| {
+            if self.exdates.contains(&local_time) {
+                return ControlFlow::Continue(());
+            }
+            let Some(t) = resolve_local(self.tz, local_time) else {
+                return ControlFlow::Continue(());
+            };
+            if t >= before || self.beyond_until(local_time, t) {
+                return ControlFlow::Continue(());
+            }
+            found = Some(t);
+            ControlFlow::Break(())
+        });
+        found
+    }
+
+    fn next_occurrence(&self, after: DateTime<Utc>, honour_exdates: bool) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&self.tz).naive_local();
+        let horizon = local
+            .max(self.dtstart)
+            .checked_add_days(Days::new(HORIZON_DAYS))?;
+        let first_period = if self.count.is_some() {
+            0
+        } else {
+            // Two days of slack: a local time in a gap maps forward, so an occurrence that is
+            // after `after` can lie in an earlier local period.
+            let early = local.checked_sub_days(Days::new(2))?;
+            self.align_down(self.period_of(early))
+        };
+        let mut remaining = self.count.unwrap_or(u32::MAX);
+        let mut found = None;
+        self.walk_forward(first_period, horizon, |local_time| {
+            if remaining == 0 {
+                return ControlFlow::Break(());
+            }
+            remaining -= 1;
+            if honour_exdates && self.exdates.contains(&local_time) {
+                return ControlFlow::Continue(());
+            }
+            let Some(t) = resolve_local(self.tz, local_time) else {
+                return ControlFlow::Continue(());
+            };
+            if self.beyond_until(local_time, t) {
+                return ControlFlow::Break(());
+            }
+            if t > after {
+                found = Some(t);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        found
+    }
+
+    fn beyond_until(&self, local_time: NaiveDateTime, instant: DateTime<Utc>) -> bool {
+        match self.until {
+            None => false,
+            Some(Until::Local(until)) => local_time > until,
+            Some(Until::Instant(until)) => instant > until,
+        }
+    }
+
+    /// Index of the period (year, month, week, day, hour or minute, by FREQ) containing `t`,
+    /// counted from the period of DTSTART.
+    fn period_of(&self, t: NaiveDateTime) -> i64 {
+        let start = self.dtstart;
+        match self.freq {
+            Freq::Yearly => i64::from(t.year() - start.year()),
+            Freq::Monthly => month_index(t.date()) - month_index(start.date()),
+            Freq::Weekly => (t.date() - week_start(start.date(), self.wkst))
+                .num_days()
+                .div_euclid(7),
+            Freq::Daily => (t.date() - start.date()).num_days(),
+            Freq::Hourly => (t - truncate(start, 3600)).num_seconds().div_euclid(3600),
+            Freq::Minutely => (t - truncate(start, 60)).num_seconds().div_euclid(60),
+        }
+    }
+
+    /// First local time of period `p`.
+    fn period_start(&self, p: i64) -> Option<NaiveDateTime> {
+        let start = self.dtstart;
+        let date = match self.freq {
+            Freq::Yearly => NaiveDate::from_ymd_opt(start.year() + i32::try_from(p).ok()?, 1, 1)?,
+            Freq::Monthly => {
+                let index = month_index(start.date()) + p;
+                let year = i32::try_from(index.div_euclid(12)).ok()?;
+                NaiveDate::from_ymd_opt(year, index.rem_euclid(12) as u32 + 1, 1)?
+            }
+            Freq::Weekly => add_days(week_start(start.date(), self.wkst), p.checked_mul(7)?)?,
+            Freq::Daily => add_days(start.date(), p)?,
+            Freq::Hourly => {
+                return truncate(start, 3600).checked_add_signed(TimeDelta::try_hours(p)?);
+            }
+            Freq::Minutely => {
+                return truncate(start, 60).checked_add_signed(TimeDelta::try_minutes(p)?);
+            }
+        };
+        Some(date.and_time(NaiveTime::MIN))
+    }
+
+    fn align_down(&self, p: i64) -> i64 {
+        let interval = i64::from(self.interval);
+        (p.div_euclid(interval) * interval).max(0)
+    }
+
+    fn align_up(&self, p: i64) -> i64 {
+        let interval = i64::from(self.interval);
+        p.div_euclid(interval) * interval
+            + if p.rem_euclid(interval) == 0 {
+                0
+            } else {
+                interval
+            }
+    }
+
+    /// Whether `date` passes the day-level parts (BYMONTH, BYMONTHDAY, BYDAY). For YEARLY and
+    /// MONTHLY these parts expand the period to the matching days, which is the same as
+    /// filtering every day of the period.
+    fn day_matches(&self, date: NaiveDate) -> bool {
+        if !self.by_month.is_empty() && !self.by_month.contains(&date.month()) {
+            return false;
+        }
+        if !self.by_month_day.is_empty() {
+            let length = days_in_month(date) as i32;
+            let day = date.day() as i32;
+            if !self
+                .by_month_day
+                .iter()
+                .any(|&d| d == day || (d < 0 && length + d + 1 == day))
+            {
+                return false;
+            }
+        }
+        if !self.by_day.is_empty() {
+            let weekday = date.weekday();
+            // Ordinals count within the month for MONTHLY (and YEARLY with BYMONTH), otherwise
+            // within the year.
+            let (position, length) = if self.freq == Freq::Yearly && self.by_month.is_empty() {
+                (date.ordinal() as i32, days_in_year(date.year()) as i32)
+            } else {
+                (date.day() as i32, days_in_month(date) as i32)
+            };
+            let matches = self.by_day.iter().any(|&(ordinal, day)| {
+                day == weekday
+                    && match ordinal {
+                        None => true,
+                        Some(n) if n > 0 => (position - 1) / 7 + 1 == n,
+                        Some(n) => (length - position) / 7 + 1 == -n,
+                    }
+            });
+            if !matches {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The occurrences of period `p` (BYSETPOS applied, not before DTSTART), ascending.
+    fn candidates(&self, p: i64, out: &mut Vec<NaiveDateTime>) {
+        out.clear();
+        let (Some(start), Some(end)) = (self.period_start(p), self.period_start(p + 1)) else {
+            return;
+        };
+        match self.freq {
+            Freq::Hourly | Freq::Minutely => {
+                if !self.day_matches(start.date())
+                    || !(self.by_hour.is_empty() || self.by_hour.contains(&start.hour()))
+                {
+                    return;
+                }
+                let minutes: &[u32] = if self.freq == Freq::Hourly {
+                    &self.by_minute
+                } else if self.by_minute.is_empty() || self.by_minute.contains(&start.minute()) {
+                    &[]
+                } else {
+                    return;
+                };
+                let minutes: Vec<u32> = if minutes.is_empty() {
+                    vec![start.minute()]
+                } else {
+                    minutes.to_vec()
+                };
+                for &minute in &minutes {
+                    for &second in &self.by_second {
+                        if let Some(t) = start
+                            .with_minute(minute)
+                            .and_then(|t| t.with_second(second))
+                        {
+                            out.push(t);
+                        }
+                    }
+                }
+            }
+            _ => {
+                let mut date = start.date();
+                while date < end.date() {
+                    if self.day_matches(date) {
+                        for &hour in &self.by_hour {
+                            for &minute in &self.by_minute {
+                                for &second in &self.by_second {
+                                    if let Some(time) =
+                                        NaiveTime::from_hms_opt(hour, minute, second)
+                                    {
+                                        out.push(date.and_time(time));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let Some(next) = date.succ_opt() else { break };
+                    date = next;
+                }
+            }
+        }
+        if !self.by_set_pos.is_empty() {
+            let all = std::mem::take(out);
+            let len = all.len() as i32;
+            for &position in &self.by_set_pos {
+                let index = if position > 0 {
+                    position - 1
+                } else {
+                    len + position
+                };
+                if (0..len).contains(&index) {
+                    out.push(all[index as usize]);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+        }
+        out.retain(|t| *t >= self.dtstart);
+    }
+
+    /// For sub-daily frequencies, the first period after `p` that can match, skipping whole
+    /// days (and hours) that the day- and hour-level parts exclude.
+    fn skip_forward(&self, p: i64) -> i64 {
+        if !matches!(self.freq, Freq::Hourly | Freq::Minutely) {
+            return p + i64::from(self.interval);
+        }
+        let next = p + i64::from(self.interval);
+        let Some(start) = self.period_start(next) else {
+            return next;
+        };
+        let jump_to = if !self.day_matches(start.date()) {
+            start.date().succ_opt().map(|d| d.and_time(NaiveTime::MIN))
+        } else if !(self.by_hour.is_empty() || self.by_hour.contains(&start.hour())) {
+            Some(truncate(start, 3600) + TimeDelta::hours(1))
+        } else {
+            None
+        };
+        match jump_to {
+            Some(t) => self.align_up(self.period_of(t)).max(next),
+            None => next,
+        }
+    }
+
+    /// Like [`Self::skip_forward`], walking back in time.
+    fn skip_backward(&self, p: i64) -> i64 {
+        let previous = p - i64::from(self.interval);
+        if !matches!(self.freq, Freq::Hourly | Freq::Minutely) {
+            return previous;
+        }
+        let Some(start) = self.period_start(previous) else {
+            return previous;
+        };
+        let jump_to = if !self.day_matches(start.date()) {
+            Some(start.date().and_time(NaiveTime::MIN) - TimeDelta::seconds(1))
+        } else if !(self.by_hour.is_empty() || self.by_hour.contains(&start.hour())) {
+            Some(truncate(start, 3600) - TimeDelta::seconds(1))
+        } else {
+            None
+        };
+        match jump_to {
+            Some(t) => {
+                let interval = i64::from(self.interval);
+                (self.period_of(t).div_euclid(interval) * interval).min(previous)
+            }
+            None => previous,
+        }
+    }
+
+    /// Calls `f` with every occurrence (before EXDATE, COUNT and UNTIL) from period `p` on, in
+    /// order, until `f` breaks or the periods start after `horizon`.
+    fn walk_forward(
+        &self,
+        mut p: i64,
+        horizon: NaiveDateTime,
+        mut f: impl FnMut(NaiveDateTime) -> ControlFlow<()>,
+    ) {
+        let mut buffer = Vec::new();
+        loop {
+            match self.period_start(p) {
+                Some(start) if start <= horizon => {}
+                _ => return,
+            }
+            self.candidates(p, &mut buffer);
+            for &t in &buffer {
+                if f(t).is_break() {
+                    return;
+                }
+            }
+            p = self.skip_forward(p);
+        }
+    }
+
+    /// Calls `f` with every occurrence from period `p` back to DTSTART, newest first, until `f`
+    /// breaks or the periods end before `horizon`.
+    fn walk_backward(
+        &self,
+        mut p: i64,
+        horizon: NaiveDateTime,
+        mut f: impl FnMut(NaiveDateTime) -> ControlFlow<()>,
+    ) {
+        let mut buffer = Vec::new();
+        while p >= 0 {
+            match self.period_start(p + 1) {
+                Some(end) if end >= horizon => {}
+                _ => return,
+            }
+            self.candidates(p, &mut buffer);
+            for &t in buffer.iter().rev() {
+                if f(t).is_break() {
+                    return;
+                }
+            }
+            p = self.skip_backward(p);
+        }
+    }
+
+    /// Shortest nominal (wall-clock) time between two consecutive occurrences, sampled over up
+    /// to 2,000 occurrences or ten years from DTSTART (EXDATEs ignored). `None` when the rule
+    /// has a single occurrence. See [`super::CronSchedule::min_period`].
+    pub fn min_period(&self) -> Option<std::time::Duration> {
+        let horizon = self.dtstart.checked_add_days(Days::new(HORIZON_DAYS))?;
+        let mut previous: Option<NaiveDateTime> = None;
+        let mut shortest: Option<TimeDelta> = None;
+        let mut remaining = self.count.unwrap_or(u32::MAX);
+        let mut samples = 0;
+        self.walk_forward(0, horizon, |local_time| {
+            if remaining == 0 || samples >= 2_000 {
+                return ControlFlow::Break(());
+            }
+            if resolve_local(self.tz, local_time).is_none_or(|t| self.beyond_until(local_time, t)) {
+                return ControlFlow::Break(());
+            }
+            remaining -= 1;
+            samples += 1;
+            if let Some(before) = previous {
+                let gap = local_time - before;
+                shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+            }
+            previous = Some(local_time);
+            ControlFlow::Continue(())
+        });
+        shortest.and_then(|s| s.to_std().ok())
     }
 
     /// The next `n` occurrences strictly after `after`, in the rule's time zone.
