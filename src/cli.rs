@@ -82,6 +82,9 @@ pub struct CheckArgs {
     /// Only validate; print no previews.
     #[arg(long)]
     pub no_preview: bool,
+    /// How many fire times and maintenance windows previews show.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub count: usize,
 }
 
 fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -132,6 +135,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let options = check::Options {
         now: args.now.unwrap_or_else(chrono::Utc::now),
         previews: !args.no_preview,
+        count: args.count,
     };
     let inputs = match check::collect_inputs(&args.paths) {
         Ok(inputs) => inputs,

@@ -42,6 +42,8 @@ pub struct Options {
     pub now: DateTime<Utc>,
     /// Whether to compute previews for valid resources.
     pub previews: bool,
+    /// How many fire times and windows previews show.
+    pub count: usize,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
         Self {
             now: Utc::now(),
             previews: true,
+            count: 5,
         }
     }
 }
@@ -240,7 +243,11 @@ impl Checker {
                 if self.options.previews
                     && let Some(kind) = kind.as_deref()
                 {
-                    doc.preview = preview::preview(kind, value, self.options.now);
+                    let options = preview::PreviewOptions {
+                        now: self.options.now,
+                        count: self.options.count,
+                    };
+                    doc.preview = preview::preview(kind, value, options);
                 }
             }
         }
