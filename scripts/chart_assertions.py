@@ -117,10 +117,11 @@ def check_deployment(objects, scenario, release_ns, watch_ns):
     else:
         check("--namespace" not in args, f"cluster scope but --namespace given: {args}")
     if scenario == "minimal":
-        check("--leader-election" not in args, "leader election on although disabled")
+        check("--leader-election=off" in args, f"leader election disabled but not --leader-election=off: {args}")
         check(spec["replicas"] == 1, "minimal scenario expects one replica")
     else:
-        check("--leader-election" in args, "no --leader-election")
+        check("--leader-election=on" in args, f"no --leader-election=on: {args}")
+        check(flag("--lease-name"), "no --lease-name")
         check(flag("--lease-namespace") == release_ns, "--lease-namespace is not the release namespace")
         check(spec["replicas"] == 2, f"default replica count is not 2: {spec['replicas']}")
     return d
