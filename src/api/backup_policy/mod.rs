@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{AlertingSpec, Duration, PostgresConnection, SecretKeyRef};
 
 pub mod status;
-mod validate;
+pub(crate) mod validate;
 
 pub use status::*;
 
@@ -185,7 +185,10 @@ pub struct BackupDestination {
 }]))]
 pub struct S3Destination {
     /// Bucket name.
-    #[schemars(length(min = 3, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$"))]
+    #[schemars(
+        length(min = 3, max = 63),
+        regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    )]
     pub bucket: String,
     /// Key prefix every object of this policy lives under, e.g. `postgres/production/`. The
     /// policy lists and prunes only under it.
@@ -218,7 +221,10 @@ pub struct S3Destination {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GcsDestination {
     /// Bucket name.
-    #[schemars(length(min = 3, max = 222), regex(pattern = r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$"))]
+    #[schemars(
+        length(min = 3, max = 222),
+        regex(pattern = r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+    )]
     pub bucket: String,
     /// Object name prefix every object of this policy lives under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,7 +243,10 @@ pub struct AzureBlobDestination {
     #[schemars(length(min = 3, max = 24), regex(pattern = r"^[a-z0-9]+$"))]
     pub account: String,
     /// Container name.
-    #[schemars(length(min = 3, max = 63), regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 3, max = 63),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
     pub container: String,
     /// Blob name prefix every object of this policy lives under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -390,7 +399,10 @@ impl Default for ScratchDatabase {
 }]))]
 pub struct SqlCheck {
     /// Name shown in status, e.g. `users-present`.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// A read-only query, e.g. `SELECT count(*) > 0 FROM users`.
     #[schemars(length(min = 1, max = 8192))]

@@ -22,7 +22,11 @@ impl Validate for BackupPolicy {
             CronSchedule::parse(&spec.schedule, tz.unwrap_or(Tz::UTC)),
         );
 
-        check_postgres_connection(&mut errors, "spec.source.connection", &spec.source.connection);
+        check_postgres_connection(
+            &mut errors,
+            "spec.source.connection",
+            &spec.source.connection,
+        );
         check_pg_dump(&mut errors, "spec.source.pgDump", &spec.source.pg_dump);
         check_destination(&mut errors, "spec.destination", &spec.destination);
         check_retention(&mut errors, "spec.retention", &spec.retention);
@@ -233,7 +237,11 @@ fn check_retention(errors: &mut Errors, path: &str, retention: &RetentionSpec) {
             "at least one of keepLast, daily, weekly, monthly or yearly must be above 0",
         );
     }
-    check_duration(errors, &format!("{path}.minAge"), retention.min_age.as_ref());
+    check_duration(
+        errors,
+        &format!("{path}.minAge"),
+        retention.min_age.as_ref(),
+    );
 }
 
 /// The longest time between two consecutive runs over the next year (sampled), or `None` when
@@ -397,10 +405,7 @@ spec:
         assert_eq!(paths(&p), ["spec.retention"]);
         p.spec.retention.daily = 5000;
         p.spec.retention.min_age = Some(crate::api::common::Duration::new("1 day"));
-        assert_eq!(
-            paths(&p),
-            ["spec.retention.daily", "spec.retention.minAge"]
-        );
+        assert_eq!(paths(&p), ["spec.retention.daily", "spec.retention.minAge"]);
     }
 
     #[test]
