@@ -103,7 +103,12 @@ fn render_crd(out: &mut String, crd: &CustomResourceDefinition) {
         {
             let _ = writeln!(out, "{}\n", description.trim());
         }
-        if !version.additional_printer_columns.as_deref().unwrap_or_default().is_empty() {
+        if !version
+            .additional_printer_columns
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
             out.push_str("Columns of `kubectl get`: ");
             let columns: Vec<String> = version
                 .additional_printer_columns
@@ -144,7 +149,11 @@ fn collect_rows(node: &Value, path: &str, required: bool, rows: &mut Vec<String>
             .map(|d| format!("`{}`", cell(&d.to_string())))
             .unwrap_or_default(),
         constraints = cell(&constraints(node).join("; ")),
-        description = cell(node.get("description").and_then(Value::as_str).unwrap_or("")),
+        description = cell(
+            node.get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        ),
     ));
     let children_of = |node: &Value, base: &str, rows: &mut Vec<String>| {
         let required: Vec<&str> = node
@@ -154,10 +163,18 @@ fn collect_rows(node: &Value, path: &str, required: bool, rows: &mut Vec<String>
             .unwrap_or_default();
         if let Some(properties) = node.get("properties").and_then(Value::as_object) {
             for (name, child) in properties {
-                collect_rows(child, &format!("{base}.{name}"), required.contains(&name.as_str()), rows);
+                collect_rows(
+                    child,
+                    &format!("{base}.{name}"),
+                    required.contains(&name.as_str()),
+                    rows,
+                );
             }
         }
-        if let Some(extra) = node.get("additionalProperties").filter(|a| has_structure(a)) {
+        if let Some(extra) = node
+            .get("additionalProperties")
+            .filter(|a| has_structure(a))
+        {
             collect_rows(extra, &format!("{base}.*"), false, rows);
         }
     };
@@ -177,12 +194,19 @@ fn has_structure(node: &Value) -> bool {
 
 /// `string`, `integer (int64)`, `array of object`, `map of string`, ...
 fn type_of(node: &Value) -> String {
-    if node.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true) {
+    if node
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         return "integer or string".into();
     }
     let base = node.get("type").and_then(Value::as_str).unwrap_or("any");
     let mut text = match base {
-        "array" => format!("array of {}", node.get("items").map_or("any".into(), type_of)),
+        "array" => format!(
+            "array of {}",
+            node.get("items").map_or("any".into(), type_of)
+        ),
         "object" if node.get("properties").is_none() => match node.get("additionalProperties") {
             Some(extra) if extra.is_object() => format!("map of {}", type_of(extra)),
             _ => "object".into(),
@@ -198,7 +222,11 @@ fn type_of(node: &Value) -> String {
 /// The value constraints of a node, one phrase each.
 fn constraints(node: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    let number = |key: &str| node.get(key).filter(|v| v.is_number()).map(Value::to_string);
+    let number = |key: &str| {
+        node.get(key)
+            .filter(|v| v.is_number())
+            .map(Value::to_string)
+    };
     let exclusive = |key: &str| node.get(key).and_then(Value::as_bool) == Some(true);
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
         let list: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
@@ -208,11 +236,19 @@ fn constraints(node: &Value) -> Vec<String> {
         out.push(format!("pattern `{pattern}`"));
     }
     if let Some(min) = number("minimum") {
-        let op = if exclusive("exclusiveMinimum") { ">" } else { "≥" };
+        let op = if exclusive("exclusiveMinimum") {
+            ">"
+        } else {
+            "≥"
+        };
         out.push(format!("{op} {min}"));
     }
     if let Some(max) = number("maximum") {
-        let op = if exclusive("exclusiveMaximum") { "<" } else { "≤" };
+        let op = if exclusive("exclusiveMaximum") {
+            "<"
+        } else {
+            "≤"
+        };
         out.push(format!("{op} {max}"));
     }
     for (key, phrase) in [
@@ -236,13 +272,22 @@ fn constraints(node: &Value) -> Vec<String> {
             let keys: Vec<String> = node
                 .get("x-kubernetes-list-map-keys")
                 .and_then(Value::as_array)
-                .map(|k| k.iter().filter_map(Value::as_str).map(|k| format!("`{k}`")).collect())
+                .map(|k| {
+                    k.iter()
+                        .filter_map(Value::as_str)
+                        .map(|k| format!("`{k}`"))
+                        .collect()
+                })
                 .unwrap_or_default();
             out.push(format!("unique by {}", keys.join(", ")));
         }
         _ => {}
     }
-    if node.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true) {
+    if node
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         out.push("free-form (unknown fields kept)".into());
     }
     for (key, quantity) in [("oneOf", "exactly one of"), ("anyOf", "at least one of")] {
@@ -308,7 +353,10 @@ mod tests {
                 .cloned()
                 .unwrap_or_default();
             for name in spec_fields.keys() {
-                assert!(text.contains(&format!("| `spec.{name}` |")), "spec.{name} missing");
+                assert!(
+                    text.contains(&format!("| `spec.{name}` |")),
+                    "spec.{name} missing"
+                );
             }
         }
     }
@@ -333,7 +381,10 @@ mod tests {
             "| `spec.retention.daily` | integer (int32) | yes | `7` | ≥ 0 | Days \\| kept. |\n"
         );
         assert!(rows[2].starts_with("| `spec.retention.steps` | array of object |"));
-        assert!(rows[3].contains("`spec.retention.steps[].timeout`") && rows[3].contains("pattern `^x$`"));
+        assert!(
+            rows[3].contains("`spec.retention.steps[].timeout`")
+                && rows[3].contains("pattern `^x$`")
+        );
     }
 
     #[test]

@@ -301,13 +301,10 @@ spec:
         .unwrap_or_else(|| panic!("no window preview in {stdout}"));
     let starts: Vec<&str> = windows.iter().filter_map(|w| w["start"].as_str()).collect();
     let expected: Vec<String> = (0..12)
-        .map(|i| {
-            let (year, month) = (2026 + (i as i32) / 12, 2 + (i as u32));
-            let (year, month) = if month > 12 {
-                (year + 1, month - 12)
-            } else {
-                (year, month)
-            };
+        .map(|i: u32| {
+            // February 2026 onwards, counting months from January 2026.
+            let months = 1 + i;
+            let (year, month) = (2026 + (months / 12) as i32, months % 12 + 1);
             let date = first_tuesday(year, month);
             format!("{date}T02:00:00{}", new_york_offset(date))
         })

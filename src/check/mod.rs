@@ -282,9 +282,11 @@ impl Checker {
             // With schema errors, a failed deserialization (path "") only restates them, and a
             // semantic error on a field the schema already flagged is the same problem twice.
             let flagged: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
-            errors.extend(semantic.into_iter().filter(|error| {
-                !error.path.is_empty() && !flagged.contains(&error.path)
-            }));
+            errors.extend(
+                semantic
+                    .into_iter()
+                    .filter(|error| !error.path.is_empty() && !flagged.contains(&error.path)),
+            );
         }
         errors
     }

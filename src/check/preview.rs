@@ -234,11 +234,25 @@ pub fn preview(kind: &str, value: &Value, options: PreviewOptions) -> Option<Pre
     match kind {
         "CronJobSpec" => {
             let zone = text(spec, "timeZone").unwrap_or("UTC");
-            push_schedule(&mut preview, spec, "schedule", "spec.schedule", zone, options);
+            push_schedule(
+                &mut preview,
+                spec,
+                "schedule",
+                "spec.schedule",
+                zone,
+                options,
+            );
         }
         "BackupPolicy" => {
             let zone = text(spec, "timeZone").unwrap_or("UTC");
-            push_schedule(&mut preview, spec, "schedule", "spec.schedule", zone, options);
+            push_schedule(
+                &mut preview,
+                spec,
+                "schedule",
+                "spec.schedule",
+                zone,
+                options,
+            );
             if let Some(verification) = spec.get("verification").filter(|v| v.is_object()) {
                 let zone = text(verification, "timeZone").unwrap_or(zone);
                 push_schedule(
@@ -316,7 +330,8 @@ mod tests {
     #[test]
     fn cron_schedules_are_shown_in_their_zone_across_a_dst_change() {
         let value = json!({ "spec": { "schedule": "30 1 * * *", "timeZone": "Europe/Berlin" } });
-        let preview = preview("CronJobSpec", &value, at("2026-10-23T12:00:00Z")).unwrap_or_default();
+        let preview =
+            preview("CronJobSpec", &value, at("2026-10-23T12:00:00Z")).unwrap_or_default();
         assert_eq!(
             preview.schedules[0].next,
             [
@@ -336,7 +351,8 @@ mod tests {
             "schedule": "0 2 * * *", "timeZone": "UTC",
             "verification": { "schedule": "0 5 * * 0", "timeZone": "America/New_York" },
         } });
-        let preview = preview("BackupPolicy", &value, at("2026-06-15T00:00:00Z")).unwrap_or_default();
+        let preview =
+            preview("BackupPolicy", &value, at("2026-06-15T00:00:00Z")).unwrap_or_default();
         let fields: Vec<&str> = preview.schedules.iter().map(|s| s.field.as_str()).collect();
         assert_eq!(fields, ["spec.schedule", "spec.verification.schedule"]);
         assert_eq!(preview.schedules[1].next[0], "2026-06-21T05:00:00-04:00");
@@ -345,7 +361,8 @@ mod tests {
     #[test]
     fn unusable_schedules_become_notes() {
         let value = json!({ "spec": { "schedule": "0 2 * * *", "timeZone": "Mars/Olympus" } });
-        let preview = preview("CronJobSpec", &value, at("2026-06-15T00:00:00Z")).unwrap_or_default();
+        let preview =
+            preview("CronJobSpec", &value, at("2026-06-15T00:00:00Z")).unwrap_or_default();
         assert!(preview.schedules.is_empty());
         assert!(preview.notes[0].starts_with("spec.schedule: unknown time zone"));
     }

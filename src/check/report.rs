@@ -81,7 +81,11 @@ impl DocumentReport {
 
 /// `kind/name`, with placeholders for what is missing.
 pub fn object_label(kind: Option<&str>, name: Option<&str>) -> String {
-    format!("{}/{}", kind.unwrap_or("<no kind>"), name.unwrap_or("<no name>"))
+    format!(
+        "{}/{}",
+        kind.unwrap_or("<no kind>"),
+        name.unwrap_or("<no name>")
+    )
 }
 
 /// One problem, located in a file.
@@ -107,7 +111,11 @@ impl fmt::Display for ErrorLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.line)?;
         if self.kind.is_some() || self.name.is_some() {
-            write!(f, " {}", object_label(self.kind.as_deref(), self.name.as_deref()))?;
+            write!(
+                f,
+                " {}",
+                object_label(self.kind.as_deref(), self.name.as_deref())
+            )?;
         }
         if self.path.is_empty() {
             write!(f, ": {}", self.message)
@@ -130,7 +138,11 @@ impl Report {
         for error in &self.errors {
             let _ = writeln!(out, "{error}");
         }
-        for doc in self.documents.iter().filter(|d| d.status == Status::Skipped) {
+        for doc in self
+            .documents
+            .iter()
+            .filter(|d| d.status == Status::Skipped)
+        {
             let _ = writeln!(
                 out,
                 "{}:{} skipped {} {}: {}",
@@ -138,7 +150,9 @@ impl Report {
                 doc.line,
                 doc.api_version.as_deref().unwrap_or("<no apiVersion>"),
                 doc.label(),
-                doc.skip_reason.as_deref().unwrap_or("not a watchkeeper resource"),
+                doc.skip_reason
+                    .as_deref()
+                    .unwrap_or("not a watchkeeper resource"),
             );
         }
         if with_previews {

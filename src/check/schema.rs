@@ -66,7 +66,12 @@ pub fn validate_against_crd(crd: &CustomResourceDefinition, object: &Value) -> V
             let found = api_version
                 .split_once('/')
                 .filter(|(g, _)| g == group)
-                .and_then(|(_, v)| crd.spec.versions.iter().find(|ver| ver.served && ver.name == v));
+                .and_then(|(_, v)| {
+                    crd.spec
+                        .versions
+                        .iter()
+                        .find(|ver| ver.served && ver.name == v)
+                });
             if found.is_none() {
                 errors.push(FieldError::new(
                     "apiVersion",
@@ -133,7 +138,12 @@ pub fn validate_against_crd(crd: &CustomResourceDefinition, object: &Value) -> V
         api_group: group.clone(),
         kind: kind.clone(),
     };
-    errors.extend(cel_errors(&compiled.cel, object, &root_context, &structural));
+    errors.extend(cel_errors(
+        &compiled.cel,
+        object,
+        &root_context,
+        &structural,
+    ));
     errors
 }
 
@@ -152,7 +162,9 @@ static COMPILED: LazyLock<Mutex<HashMap<String, Arc<Compiled>>>> =
 fn compiled_for<T: serde::Serialize>(schema: &T) -> Result<Arc<Compiled>, String> {
     let schema = serde_json::to_value(schema).map_err(|e| format!("unusable CRD schema: {e}"))?;
     let key = schema.to_string();
-    let mut cache = COMPILED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cache = COMPILED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(found) = cache.get(&key) {
         return Ok(Arc::clone(found));
     }
@@ -187,14 +199,14 @@ fn cel_errors(
         .into_iter()
         .filter(|failure| {
             let path = failure.field_path.trim_start_matches('.');
-            let covered = structural.iter().any(|s| is_within(path, s) || is_within(s, path));
-            let noise = !structural.is_empty()
-                && !matches!(failure.kind, ErrorKind::ValidationFailure);
+            let covered = structural
+                .iter()
+                .any(|s| is_within(path, s) || is_within(s, path));
+            let noise =
+                !structural.is_empty() && !matches!(failure.kind, ErrorKind::ValidationFailure);
             !covered && !noise
         })
-        .map(|failure| {
-            FieldError::new(failure.field_path.trim_start_matches('.'), failure.message)
-        })
+        .map(|failure| FieldError::new(failure.field_path.trim_start_matches('.'), failure.message))
         .collect()
 }
 
@@ -209,7 +221,12 @@ fn is_within(path: &str, ancestor: &str) -> bool {
 
 /// `metadata` of a manifest: a name (or generateName for the top-level object), DNS-style name
 /// and namespace, and string maps for labels and annotations.
-fn check_metadata(value: Option<&Value>, path: &str, need_name: bool, errors: &mut Vec<FieldError>) {
+fn check_metadata(
+    value: Option<&Value>,
+    path: &str,
+    need_name: bool,
+    errors: &mut Vec<FieldError>,
+) {
     let metadata = match value {
         None | Some(Value::Null) => {
             if need_name {
@@ -237,7 +254,10 @@ fn check_metadata(value: Option<&Value>, path: &str, need_name: bool, errors: &m
                     _ => None,
                 };
                 if let Some(problem) = problem {
-                    errors.push(FieldError::new(field_path, format!("invalid value {text:?}: {problem}")));
+                    errors.push(FieldError::new(
+                        field_path,
+                        format!("invalid value {text:?}: {problem}"),
+                    ));
                 }
             }
             Some(other) => errors.push(FieldError::new(
@@ -246,7 +266,8 @@ fn check_metadata(value: Option<&Value>, path: &str, need_name: bool, errors: &m
             )),
         }
     }
-    let has_name = |field: &str| matches!(metadata.get(field), Some(Value::String(s)) if !s.is_empty());
+    let has_name =
+        |field: &str| matches!(metadata.get(field), Some(Value::String(s)) if !s.is_empty());
     if need_name && !has_name("name") && !has_name("generateName") {
         errors.push(FieldError::new(join_field(path, "name"), "Required value"));
     }
@@ -311,7 +332,9 @@ static PATTERNS: LazyLock<Mutex<HashMap<String, Result<Regex, String>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
-    let mut cache = PATTERNS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cache = PATTERNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let compiled = cache
         .entry(pattern.to_string())
         .or_insert_with(|| Regex::new(pattern).map_err(|e| e.to_string()));
@@ -341,7 +364,10 @@ impl Walker<'_> {
     fn walk(&mut self, schema: &Value, value: &Value, path: &str) {
         if value.is_null() {
             if !flag(schema, "nullable") && schema.get("type").is_some() {
-                self.push(path, format!("must be of type {}, got null", schema_type(schema)));
+                self.push(
+                    path,
+                    format!("must be of type {}, got null", schema_type(schema)),
+                );
             }
             return;
         }
@@ -403,7 +429,10 @@ impl Walker<'_> {
                 .map(Value::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            self.push(path, format!("unsupported value {value}: supported values: {list}"));
+            self.push(
+                path,
+                format!("unsupported value {value}: supported values: {list}"),
+            );
         }
     }
 
@@ -441,11 +470,7 @@ impl Walker<'_> {
 
     fn check_number(&mut self, schema: &Value, value: &Value, path: &str) {
         let format = schema.get("format").and_then(Value::as_str);
-        if format == Some("int32")
-            && value
-                .as_i64()
-                .is_none_or(|n| i32::try_from(n).is_err())
-        {
+        if format == Some("int32") && value.as_i64().is_none_or(|n| i32::try_from(n).is_err()) {
             self.push(path, format!("{value} does not fit in a 32-bit integer"));
         }
         if format == Some("int64") && value.as_i64().is_none() && (value.is_u64()) {
@@ -460,7 +485,10 @@ impl Walker<'_> {
                     self.push(path, format!("must be greater than {}", show(min)));
                 }
             } else if number < min {
-                self.push(path, format!("must be greater than or equal to {}", show(min)));
+                self.push(
+                    path,
+                    format!("must be greater than or equal to {}", show(min)),
+                );
             }
         }
         if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
@@ -485,12 +513,18 @@ impl Walker<'_> {
         if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
             && count < min
         {
-            self.push(path, format!("must have at least {min} item(s), has {count}"));
+            self.push(
+                path,
+                format!("must have at least {min} item(s), has {count}"),
+            );
         }
         if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
             && count > max
         {
-            self.push(path, format!("must have at most {max} item(s), has {count}"));
+            self.push(
+                path,
+                format!("must have at most {max} item(s), has {count}"),
+            );
         }
         match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
             Some("set") => {
@@ -520,7 +554,10 @@ impl Walker<'_> {
                             .map(|(k, v)| format!("{k}={v}"))
                             .collect::<Vec<_>>()
                             .join(", ");
-                        self.push(&join_index(path, index), format!("duplicate entry with {shown}"));
+                        self.push(
+                            &join_index(path, index),
+                            format!("duplicate entry with {shown}"),
+                        );
                     }
                 }
             }
@@ -538,12 +575,18 @@ impl Walker<'_> {
         if let Some(min) = schema.get("minProperties").and_then(Value::as_u64)
             && count < min
         {
-            self.push(path, format!("must have at least {min} entries, has {count}"));
+            self.push(
+                path,
+                format!("must have at least {min} entries, has {count}"),
+            );
         }
         if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
             && count > max
         {
-            self.push(path, format!("must have at most {max} entries, has {count}"));
+            self.push(
+                path,
+                format!("must have at most {max} entries, has {count}"),
+            );
         }
         let properties = schema.get("properties").and_then(Value::as_object);
         let is_root = path.is_empty();
@@ -552,10 +595,18 @@ impl Walker<'_> {
             for field in ["apiVersion", "kind"] {
                 match map.get(field) {
                     Some(Value::String(s)) if !s.is_empty() => {}
-                    _ => self.push(&join_field(path, field), "Required value: must be a non-empty string"),
+                    _ => self.push(
+                        &join_field(path, field),
+                        "Required value: must be a non-empty string",
+                    ),
                 }
             }
-            check_metadata(map.get("metadata"), &join_field(path, "metadata"), false, self.errors);
+            check_metadata(
+                map.get("metadata"),
+                &join_field(path, "metadata"),
+                false,
+                self.errors,
+            );
         }
         // Fields the API server supplies or checks itself: the object's type and metadata.
         let implicit = |name: &str| {
@@ -609,24 +660,37 @@ impl Walker<'_> {
             }
         }
         if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
-            let results: Vec<Vec<FieldError>> = any.iter().map(|b| branch_errors(b, value, path)).collect();
+            let results: Vec<Vec<FieldError>> =
+                any.iter().map(|b| branch_errors(b, value, path)).collect();
             if !any.is_empty() && results.iter().all(|errors| !errors.is_empty()) {
-                let message = describe_required_branches(any, "at least one of")
-                    .unwrap_or_else(|| first_branch_detail("must satisfy at least one of the allowed forms", &results));
+                let message =
+                    describe_required_branches(any, "at least one of").unwrap_or_else(|| {
+                        first_branch_detail(
+                            "must satisfy at least one of the allowed forms",
+                            &results,
+                        )
+                    });
                 self.push(path, message);
             }
         }
         if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
-            let results: Vec<Vec<FieldError>> = one.iter().map(|b| branch_errors(b, value, path)).collect();
+            let results: Vec<Vec<FieldError>> =
+                one.iter().map(|b| branch_errors(b, value, path)).collect();
             let passing = results.iter().filter(|errors| errors.is_empty()).count();
             if !one.is_empty() && passing != 1 {
-                let message = describe_required_branches(one, "exactly one of").unwrap_or_else(|| {
-                    if passing == 0 {
-                        first_branch_detail("must satisfy exactly one of the allowed forms", &results)
-                    } else {
-                        format!("must satisfy exactly one of the allowed forms, satisfies {passing}")
-                    }
-                });
+                let message =
+                    describe_required_branches(one, "exactly one of").unwrap_or_else(|| {
+                        if passing == 0 {
+                            first_branch_detail(
+                                "must satisfy exactly one of the allowed forms",
+                                &results,
+                            )
+                        } else {
+                            format!(
+                                "must satisfy exactly one of the allowed forms, satisfies {passing}"
+                            )
+                        }
+                    });
                 self.push(path, message);
             }
         }

@@ -169,9 +169,8 @@ impl Builder {
                     self.set_key(text.into_owned(), line);
                     return Ok(None);
                 }
-                let value = resolve_scalar(&text, style, tag.as_deref()).map_err(|message| {
-                    YamlError { line, message }
-                })?;
+                let value = resolve_scalar(&text, style, tag.as_deref())
+                    .map_err(|message| YamlError { line, message })?;
                 if anchor != 0 {
                     self.anchors.insert(anchor, value.clone());
                 }
@@ -244,9 +243,7 @@ impl Builder {
                 }
                 self.finish(&path, value)
             }
-            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {
-                Ok(None)
-            }
+            Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => Ok(None),
         }
     }
 
@@ -301,7 +298,12 @@ impl Builder {
     }
 
     /// Puts a finished scalar into its slot; returns the document when it was the root.
-    fn place(&mut self, slot: Slot, value: Value, line: usize) -> Result<Option<Document>, YamlError> {
+    fn place(
+        &mut self,
+        slot: Slot,
+        value: Value,
+        line: usize,
+    ) -> Result<Option<Document>, YamlError> {
         match slot {
             Slot::Root => Ok(Some(self.document(value, line))),
             Slot::Key => Ok(None),
@@ -315,7 +317,12 @@ impl Builder {
     /// Puts a finished collection into its parent; returns the document when it was the root.
     fn finish(&mut self, path: &str, value: Value) -> Result<Option<Document>, YamlError> {
         if self.stack.is_empty() {
-            let line = self.positions.get(path).copied().or(self.doc_line).unwrap_or(1);
+            let line = self
+                .positions
+                .get(path)
+                .copied()
+                .or(self.doc_line)
+                .unwrap_or(1);
             return Ok(Some(self.document(value, line)));
         }
         let line = self.positions.get(path).copied().unwrap_or(1);
@@ -407,7 +414,10 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
     if style != ScalarStyle::Plain {
         return Ok(Value::String(text.to_string()));
     }
-    if matches!(text, ".inf" | ".Inf" | ".INF" | "+.inf" | "-.inf" | ".nan" | ".NaN" | ".NAN") {
+    if matches!(
+        text,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "-.inf" | ".nan" | ".NaN" | ".NAN"
+    ) {
         return Err(format!("{text} cannot be represented in JSON"));
     }
     Ok(resolve_plain(text).unwrap_or_else(|| Value::String(text.to_string())))

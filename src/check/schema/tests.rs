@@ -51,7 +51,10 @@ fn errors(spec_schema: Value, spec: Value) -> Vec<(String, String)> {
 }
 
 fn paths(spec_schema: Value, spec: Value) -> Vec<String> {
-    errors(spec_schema, spec).into_iter().map(|(p, _)| p).collect()
+    errors(spec_schema, spec)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
 }
 
 fn obj(properties: Value) -> Value {
@@ -78,22 +81,40 @@ fn type_mismatches_are_reported_for_every_type() {
         schema.clone(),
         json!({ "o": 1, "a": {}, "s": 5, "i": 1.5, "f": "x", "b": "true" }),
     );
-    assert_eq!(found, ["spec.a", "spec.b", "spec.f", "spec.i", "spec.o", "spec.s"]);
+    assert_eq!(
+        found,
+        ["spec.a", "spec.b", "spec.f", "spec.i", "spec.o", "spec.s"]
+    );
     assert_eq!(
         errors(schema.clone(), json!({ "i": "3" })),
-        [("spec.i".to_string(), "must be of type integer, got string".to_string())]
+        [(
+            "spec.i".to_string(),
+            "must be of type integer, got string".to_string()
+        )]
     );
-    assert!(paths(schema, json!({ "o": {}, "a": [], "s": "", "i": -2, "f": 2, "b": false })).is_empty());
+    assert!(
+        paths(
+            schema,
+            json!({ "o": {}, "a": [], "s": "", "i": -2, "f": 2, "b": false })
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn unknown_fields_are_errors_with_their_path() {
     let schema = obj(json!({ "inner": obj(json!({ "x": { "type": "string" } })) }));
     assert_eq!(
-        errors(schema, json!({ "inner": { "x": "1", "routingKey": "k" }, "foo": 1 })),
+        errors(
+            schema,
+            json!({ "inner": { "x": "1", "routingKey": "k" }, "foo": 1 })
+        ),
         [
             ("spec.foo".to_string(), "unknown field".to_string()),
-            ("spec.inner.routingKey".to_string(), "unknown field".to_string()),
+            (
+                "spec.inner.routingKey".to_string(),
+                "unknown field".to_string()
+            ),
         ]
     );
 }
@@ -104,7 +125,10 @@ fn unknown_top_level_fields_are_errors_but_metadata_is_not() {
     let mut manifest = object(json!({}));
     manifest["extra"] = json!(1);
     manifest["metadata"]["labels"] = json!({ "app": "x" });
-    let found: Vec<String> = validate_against_crd(&crd, &manifest).into_iter().map(|e| e.path).collect();
+    let found: Vec<String> = validate_against_crd(&crd, &manifest)
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
     assert_eq!(found, ["extra"]);
 }
 
@@ -114,8 +138,17 @@ fn preserve_unknown_fields_allows_anything_below() {
         "free": { "type": "object", "x-kubernetes-preserve-unknown-fields": true,
                   "properties": { "typed": { "type": "integer" } } },
     }));
-    assert!(paths(schema.clone(), json!({ "free": { "any": { "thing": [1] } } })).is_empty());
-    assert_eq!(paths(schema, json!({ "free": { "typed": "no" } })), ["spec.free.typed"]);
+    assert!(
+        paths(
+            schema.clone(),
+            json!({ "free": { "any": { "thing": [1] } } })
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        paths(schema, json!({ "free": { "typed": "no" } })),
+        ["spec.free.typed"]
+    );
 }
 
 #[test]
@@ -124,7 +157,10 @@ fn additional_properties_validate_map_values() {
         "labels": { "type": "object", "additionalProperties": { "type": "string", "maxLength": 3 } },
     }));
     assert!(paths(schema.clone(), json!({ "labels": { "a": "x", "b": "yy" } })).is_empty());
-    assert_eq!(paths(schema, json!({ "labels": { "a": 1, "b": "long" } })), ["spec.labels.a", "spec.labels.b"]);
+    assert_eq!(
+        paths(schema, json!({ "labels": { "a": 1, "b": "long" } })),
+        ["spec.labels.a", "spec.labels.b"]
+    );
 }
 
 #[test]
@@ -149,7 +185,10 @@ fn nullable_allows_null() {
         "list": { "type": "array", "items": { "type": "string" } },
     }));
     assert!(paths(schema.clone(), json!({ "n": null })).is_empty());
-    assert_eq!(paths(schema, json!({ "list": ["a", null] })), ["spec.list[1]"]);
+    assert_eq!(
+        paths(schema, json!({ "list": ["a", null] })),
+        ["spec.list[1]"]
+    );
 }
 
 #[test]
@@ -165,7 +204,10 @@ fn enum_lists_supported_values() {
 #[test]
 fn pattern_uses_regular_expressions() {
     let schema = obj(json!({ "d": { "type": "string", "pattern": "^[0-9]+(s|m)$" } }));
-    assert_eq!(paths(schema.clone(), json!({ "d": "5 minutes" })), ["spec.d"]);
+    assert_eq!(
+        paths(schema.clone(), json!({ "d": "5 minutes" })),
+        ["spec.d"]
+    );
     assert!(paths(schema, json!({ "d": "5m" })).is_empty());
 }
 
@@ -198,10 +240,22 @@ fn formats_int32_int64_and_date_time() {
         "l": { "type": "integer", "format": "int64" },
         "t": { "type": "string", "format": "date-time" },
     }));
-    assert_eq!(paths(schema.clone(), json!({ "i": 3_000_000_000_i64 })), ["spec.i"]);
+    assert_eq!(
+        paths(schema.clone(), json!({ "i": 3_000_000_000_i64 })),
+        ["spec.i"]
+    );
     assert_eq!(paths(schema.clone(), json!({ "l": u64::MAX })), ["spec.l"]);
-    assert_eq!(paths(schema.clone(), json!({ "t": "yesterday" })), ["spec.t"]);
-    assert!(paths(schema, json!({ "i": 5, "l": 3_000_000_000_i64, "t": "2026-03-08T02:30:00-05:00" })).is_empty());
+    assert_eq!(
+        paths(schema.clone(), json!({ "t": "yesterday" })),
+        ["spec.t"]
+    );
+    assert!(
+        paths(
+            schema,
+            json!({ "i": 5, "l": 3_000_000_000_i64, "t": "2026-03-08T02:30:00-05:00" })
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -210,10 +264,19 @@ fn list_sizes_and_items() {
         "steps": { "type": "array", "minItems": 1, "maxItems": 2,
                    "items": obj(json!({ "timeout": { "type": "string" } })) },
     }));
-    assert_eq!(paths(schema.clone(), json!({ "steps": [] })), ["spec.steps"]);
-    assert_eq!(paths(schema.clone(), json!({ "steps": [{}, {}, {}] })), ["spec.steps"]);
     assert_eq!(
-        paths(schema, json!({ "steps": [{ "timeout": "1m" }, { "timeout": 5 }] })),
+        paths(schema.clone(), json!({ "steps": [] })),
+        ["spec.steps"]
+    );
+    assert_eq!(
+        paths(schema.clone(), json!({ "steps": [{}, {}, {}] })),
+        ["spec.steps"]
+    );
+    assert_eq!(
+        paths(
+            schema,
+            json!({ "steps": [{ "timeout": "1m" }, { "timeout": 5 }] })
+        ),
         ["spec.steps[1].timeout"]
     );
 }
@@ -226,7 +289,10 @@ fn list_types_set_and_map_reject_duplicates() {
                    "items": obj(json!({ "name": { "type": "string" } })) },
     }));
     assert_eq!(
-        paths(schema, json!({ "regions": ["a", "b", "a"], "steps": [{ "name": "x" }, { "name": "x" }] })),
+        paths(
+            schema,
+            json!({ "regions": ["a", "b", "a"], "steps": [{ "name": "x" }, { "name": "x" }] })
+        ),
         ["spec.regions[2]", "spec.steps[1]"]
     );
 }
@@ -251,8 +317,17 @@ fn embedded_resources_need_api_version_and_kind() {
         "template": { "type": "object", "x-kubernetes-embedded-resource": true,
                       "x-kubernetes-preserve-unknown-fields": true },
     }));
-    assert!(paths(schema.clone(), json!({ "template": { "apiVersion": "v1", "kind": "Pod", "spec": {} } })).is_empty());
-    assert_eq!(paths(schema, json!({ "template": { "kind": "Pod" } })), ["spec.template.apiVersion"]);
+    assert!(
+        paths(
+            schema.clone(),
+            json!({ "template": { "apiVersion": "v1", "kind": "Pod", "spec": {} } })
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        paths(schema, json!({ "template": { "kind": "Pod" } })),
+        ["spec.template.apiVersion"]
+    );
 }
 
 #[test]
@@ -263,7 +338,13 @@ fn one_of_required_fields_names_the_choice() {
         "oneOf": [{ "required": ["url"] }, { "required": ["service"] }],
     });
     let both = errors(schema.clone(), json!({ "url": "u", "service": "s" }));
-    assert_eq!(both, [("spec".to_string(), "must set exactly one of: url, service".to_string())]);
+    assert_eq!(
+        both,
+        [(
+            "spec".to_string(),
+            "must set exactly one of: url, service".to_string()
+        )]
+    );
     assert_eq!(paths(schema.clone(), json!({})), ["spec"]);
     assert!(paths(schema, json!({ "url": "u" })).is_empty());
 }
@@ -307,8 +388,14 @@ fn cel_rules_report_field_path_and_list_indices() {
         } },
     }));
     assert_eq!(
-        errors(schema, json!({ "steps": [{ "retries": 1 }, { "retries": 9 }] })),
-        [("spec.steps[1].retries".to_string(), "too many retries".to_string())]
+        errors(
+            schema,
+            json!({ "steps": [{ "retries": 1 }, { "retries": 9 }] })
+        ),
+        [(
+            "spec.steps[1].retries".to_string(),
+            "too many retries".to_string()
+        )]
     );
 }
 
@@ -329,12 +416,21 @@ fn api_version_kind_and_metadata() {
     manifest["apiVersion"] = json!("example.dev/v2");
     manifest["kind"] = json!("Gadget");
     manifest["metadata"] = json!({ "name": "Not_Valid", "labels": { "n": 1 } });
-    let found: Vec<String> = validate_against_crd(&crd, &manifest).into_iter().map(|e| e.path).collect();
-    assert_eq!(found, ["apiVersion", "kind", "metadata.name", "metadata.labels.n"]);
-    let found: Vec<String> = validate_against_crd(&crd, &json!({ "apiVersion": "example.dev/v1", "kind": "Widget" }))
+    let found: Vec<String> = validate_against_crd(&crd, &manifest)
         .into_iter()
         .map(|e| e.path)
         .collect();
+    assert_eq!(
+        found,
+        ["apiVersion", "kind", "metadata.name", "metadata.labels.n"]
+    );
+    let found: Vec<String> = validate_against_crd(
+        &crd,
+        &json!({ "apiVersion": "example.dev/v1", "kind": "Widget" }),
+    )
+    .into_iter()
+    .map(|e| e.path)
+    .collect();
     assert_eq!(found, ["metadata.name"]);
 }
 
@@ -350,7 +446,11 @@ fn generated_crds_accept_a_minimal_valid_object_shape() {
             "spec": {},
         });
         for error in validate_against_crd(&crd, &manifest) {
-            assert!(error.path.starts_with("spec"), "{}: {error}", crd.spec.names.kind);
+            assert!(
+                error.path.starts_with("spec"),
+                "{}: {error}",
+                crd.spec.names.kind
+            );
         }
     }
 }
