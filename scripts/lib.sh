@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts in scripts/ and .ci/run: where tools live, and small helpers.
 # Source it; it changes nothing until a function is called.
 
