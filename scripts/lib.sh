@@ -50,6 +50,6 @@ apt_install() {
 # The watchkeeper binary built by cargo (CARGO_TARGET_DIR respected), built if missing or stale.
 watchkeeper_bin() {
     local target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
-    (cd "$REPO_ROOT" && cargo build --quiet --locked --bin watchkeeper) >&2 || return 1
+    (cd "$REPO_ROOT" && cargo build --quiet --bin watchkeeper) >&2 || return 1
     printf '%s\n' "$target/debug/watchkeeper"
 }
