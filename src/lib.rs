@@ -8,6 +8,7 @@
 //! - engines with no Kubernetes types: [`schedule`], [`backup`], ...
 
 pub mod api;
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod crdgen;
