@@ -34,6 +34,15 @@ pub enum Command {
     /// resource's time zone, maintenance windows, the failover step plan, and which backups the
     /// retention policy keeps for a sample history.
     Check(CheckArgs),
+    /// Run the operator: reconcile every watchkeeper resource in the cluster.
+    ///
+    /// Runs one controller per kind (HealthMonitor, CronJobSpec, BackupPolicy,
+    /// MaintenanceWindow, FailoverPlan) that validates each resource and records the verdict in
+    /// its status (`Ready` condition, `observedGeneration`) with a Kubernetes Event on every
+    /// transition. With leader election (the default) only the replica holding the Lease acts;
+    /// the others stand by. Serves Prometheus metrics on /metrics and probes on /healthz and
+    /// /readyz. Stops cleanly on SIGTERM or SIGINT, releasing the Lease.
+    Controller(crate::controller::command::ControllerArgs),
     /// Print the version of this binary.
     Version,
 }
@@ -98,6 +107,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Crdgen(args) => run_crdgen(args),
         Command::Check(args) => return run_check(args),
+        Command::Controller(args) => return crate::controller::command::run(args),
         Command::Version => {
             println!("watchkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())

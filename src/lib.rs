@@ -11,6 +11,8 @@ pub mod api;
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod controller;
 pub mod crdgen;
 pub mod docs;
 pub mod schedule;
+pub mod telemetry;

@@ -1,0 +1,575 @@
+//! Field ownership (`metadata.managedFields`) and server-side apply.
+//!
+//! Ownership is tracked per (manager, operation, subresource) as a set of leaf
+//! paths: scalars, atomic lists and empty maps are leaves; maps are recursed into;
+//! `metadata.finalizers` is a set (each value is its own leaf). All other lists are
+//! atomic (replaced whole), which is what the real API server does for lists in CRD
+//! schemas without `x-kubernetes-list-type` (kube-derive emits none). The sets are
+//! written as real `fieldsV1` trees (`f:` keys, `v:` keys for set items, `.` for a
+//! node that is owned itself and has owned children).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+/// One path element.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Elem {
+    /// A map key.
+    Field(String),
+    /// A member of a set list, as its JSON text.
+    Item(String),
+}
+
+/// A path from the object root.
+pub type FieldPath = Vec<Elem>;
+/// A set of owned leaf paths.
+pub type FieldSet = BTreeSet<FieldPath>;
+
+/// Which part of an object a write may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (kinds without a status subresource).
+    All,
+    /// Everything except `status` (main resource of kinds with a status subresource).
+    NoStatus,
+    /// Only `status` (the status subresource).
+    StatusOnly,
+}
+
+/// Metadata fields the server owns; never part of any field set.
+const SERVER_METADATA: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+];
+
+fn is_set_list(path: &[Elem]) -> bool {
+    matches!(path, [Elem::Field(a), Elem::Field(b)] if a == "metadata" && b == "finalizers")
+}
+
+fn root_key_in_scope(key: &str, scope: Scope) -> bool {
+    match key {
+        "apiVersion" | "kind" => false,
+        "status" => scope != Scope::NoStatus,
+        _ => scope != Scope::StatusOnly,
+    }
+}
+
+/// Returns `obj` restricted to `scope` (top-level keys only).
+pub fn scoped(obj: &Value, scope: Scope) -> Value {
+    let mut out = Map::new();
+    if let Some(map) = obj.as_object() {
+        for (k, v) in map {
+            if root_key_in_scope(k, scope) || k == "apiVersion" || k == "kind" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// All owned leaf paths of `obj` within `scope`.
+pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
+    let mut out = FieldSet::new();
+    if let Some(map) = obj.as_object() {
+        for (k, v) in map {
+            if !root_key_in_scope(k, scope) {
+                continue;
+            }
+            let mut path = vec![Elem::Field(k.clone())];
+            if k == "metadata" {
+                if let Some(meta) = v.as_object() {
+                    for (mk, mv) in meta {
+                        if SERVER_METADATA.contains(&mk.as_str()) {
+                            continue;
+                        }
+                        path.push(Elem::Field(mk.clone()));
+                        collect(mv, &mut path, &mut out);
+                        path.pop();
+                    }
+                }
+            } else {
+                collect(v, &mut path, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn collect(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                path.push(Elem::Field(k.clone()));
+                collect(child, path, out);
+                path.pop();
+            }
+        }
+        Value::Array(items) if is_set_list(path) => {
+            for item in items {
+                let mut p = path.clone();
+                p.push(Elem::Item(item.to_string()));
+                out.insert(p);
+            }
+        }
+        _ => {
+            out.insert(path.clone());
+        }
+    }
+}
+
+/// The value at `path`, if present.
+pub fn value_at<'a>(obj: &'a Value, path: &[Elem]) -> Option<&'a Value> {
+    let mut current = obj;
+    for elem in path {
+        current = match elem {
+            Elem::Field(k) => current.get(k)?,
+            Elem::Item(text) => current
+                .as_array()?
+                .iter()
+                .find(|item| item.to_string() == *text)?,
+        };
+    }
+    Some(current)
+}
+
+/// Removes the value at `path` (no-op if absent).
+pub fn remove_at(obj: &mut Value, path: &[Elem]) {
+    let Some((last, parent_path)) = path.split_last() else {
+        return;
+    };
+    let mut current = obj;
+    for elem in parent_path {
+        let next = match elem {
+            Elem::Field(k) => current.get_mut(k),
+            Elem::Item(text) => current
+                .as_array_mut()
+                .and_then(|items| items.iter_mut().find(|item| item.to_string() == *text)),
+        };
+        match next {
+            Some(n) => current = n,
+            None => return,
+        }
+    }
+    match last {
+        Elem::Field(k) => {
+            if let Some(map) = current.as_object_mut() {
+                map.remove(k);
+            }
+        }
+        Elem::Item(text) => {
+            if let Some(items) = current.as_array_mut() {
+                items.retain(|item| item.to_string() != *text);
+            }
+        }
+    }
+}
+
+fn overlaps(a: &[Elem], b: &[Elem]) -> bool {
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
+}
+
+/// Renders a path the way conflict messages show it: `.spec.replicas`,
+/// `.metadata.finalizers[="x"]`.
+pub fn render(path: &[Elem]) -> String {
+    let mut s = String::new();
+    for elem in path {
+        match elem {
+            Elem::Field(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Elem::Item(text) => {
+                s.push_str("[=");
+                s.push_str(text);
+                s.push(']');
+            }
+        }
+    }
+    s
+}
+
+/// One managedFields entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Field manager name.
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// `""` or `"status"`.
+    pub subresource: String,
+    /// apiVersion the manager used.
+    pub api_version: String,
+    /// Last write time.
+    pub time: String,
+    /// Owned leaves.
+    pub fields: FieldSet,
+}
+
+impl Entry {
+    fn same_owner(&self, manager: &str, operation: &str, subresource: &str) -> bool {
+        self.manager == manager && self.operation == operation && self.subresource == subresource
+    }
+}
+
+/// Reads `metadata.managedFields` of a stored object.
+pub fn read_entries(obj: &Value) -> Vec<Entry> {
+    let Some(list) = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|e| {
+            let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let mut fields = FieldSet::new();
+            if let Some(tree) = e.get("fieldsV1") {
+                decode(tree, &mut Vec::new(), &mut fields);
+            }
+            Entry {
+                manager: text("manager"),
+                operation: text("operation"),
+                subresource: text("subresource"),
+                api_version: text("apiVersion"),
+                time: text("time"),
+                fields,
+            }
+        })
+        .collect()
+}
+
+fn decode(tree: &Value, path: &mut FieldPath, out: &mut FieldSet) {
+    let Some(map) = tree.as_object() else { return };
+    if (map.is_empty() || map.contains_key(".")) && !path.is_empty() {
+        out.insert(path.clone());
+    }
+    for (k, child) in map {
+        let elem = if let Some(name) = k.strip_prefix("f:") {
+            Elem::Field(name.to_string())
+        } else if let Some(item) = k.strip_prefix("v:") {
+            Elem::Item(item.to_string())
+        } else {
+            continue;
+        };
+        path.push(elem);
+        decode(child, path, out);
+        path.pop();
+    }
+}
+
+fn elem_key(elem: &Elem) -> String {
+    match elem {
+        Elem::Field(k) => format!("f:{k}"),
+        Elem::Item(text) => format!("v:{text}"),
+    }
+}
+
+fn encode_level(paths: &[&[Elem]]) -> Value {
+    let mut groups: std::collections::BTreeMap<String, Vec<&[Elem]>> = Default::default();
+    let mut owns_self = false;
+    for path in paths {
+        match path.split_first() {
+            None => owns_self = true,
+            Some((first, rest)) => groups.entry(elem_key(first)).or_default().push(rest),
+        }
+    }
+    let mut map = Map::new();
+    if owns_self && !groups.is_empty() {
+        // A node that is owned itself and also has owned children gets ".".
+        map.insert(".".into(), json!({}));
+    }
+    for (key, rest) in groups {
+        map.insert(key, encode_level(&rest));
+    }
+    Value::Object(map)
+}
+
+fn encode(fields: &FieldSet) -> Value {
+    let paths: Vec<&[Elem]> = fields.iter().map(Vec::as_slice).collect();
+    encode_level(&paths)
+}
+
+/// Writes entries into `metadata.managedFields` (removing it when empty).
+pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": encode(&e.fields),
+            });
+            if !e.subresource.is_empty() {
+                v["subresource"] = json!(e.subresource);
+            }
+            v
+        })
+        .collect();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// Who writes, and through which endpoint.
+#[derive(Clone, Debug)]
+pub struct Writer<'a> {
+    /// Field manager name.
+    pub manager: &'a str,
+    /// `""` or `"status"`.
+    pub subresource: &'a str,
+    /// apiVersion of the request path.
+    pub api_version: &'a str,
+    /// Write time (RFC 3339).
+    pub now: &'a str,
+    /// Part of the object this endpoint may change.
+    pub scope: Scope,
+}
+
+/// An apply conflict: the other manager and the rendered path.
+pub type Conflict = (String, String);
+
+/// Server-side apply of `config` onto `live` (None: the object does not exist).
+/// Returns the merged object with updated managedFields, or the conflicts when
+/// `force` is false and another manager owns a field with a different value.
+pub fn apply(
+    live: Option<&Value>,
+    config: &Value,
+    writer: &Writer<'_>,
+    force: bool,
+) -> Result<Value, Vec<Conflict>> {
+    let empty = json!({});
+    let live_value = live.unwrap_or(&empty);
+    let mut entries = read_entries(live_value);
+    let config = scoped(config, writer.scope);
+    let new_set = leaves(&config, writer.scope);
+    let is_mine = |e: &Entry| e.same_owner(writer.manager, "Apply", writer.subresource);
+
+    // Conflicts with every other manager.
+    let mut conflicts = Vec::new();
+    for entry in entries.iter_mut().filter(|e| !is_mine(e)) {
+        let mut lost = Vec::new();
+        for theirs in &entry.fields {
+            for mine in &new_set {
+                if !overlaps(theirs, mine) {
+                    continue;
+                }
+                let longer = if theirs.len() >= mine.len() {
+                    theirs
+                } else {
+                    mine
+                };
+                if value_at(live_value, longer) != value_at(&config, longer) {
+                    conflicts.push((entry.manager.clone(), render(longer)));
+                    lost.push(theirs.clone());
+                }
+            }
+        }
+        if force {
+            for path in lost {
+                entry.fields.remove(&path);
+            }
+        }
+    }
+    if !force && !conflicts.is_empty() {
+        conflicts.sort();
+        conflicts.dedup();
+        return Err(conflicts);
+    }
+
+    // Fields this manager applied before but not now are removed unless someone
+    // else also owns them.
+    let mut obj = live_value.clone();
+    let old_set = entries
+        .iter()
+        .find(|e| is_mine(e))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let others: Vec<&FieldSet> = entries
+        .iter()
+        .filter(|e| !is_mine(e))
+        .map(|e| &e.fields)
+        .collect();
+    for gone in old_set.difference(&new_set) {
+        let owned_elsewhere = others
+            .iter()
+            .chain(std::iter::once(&&new_set))
+            .any(|set| set.iter().any(|p| overlaps(p, gone)));
+        if owned_elsewhere {
+            continue;
+        }
+        remove_at(&mut obj, gone);
+        prune_empty_parents(&mut obj, gone, &others, &new_set);
+    }
+
+    merge_config(&mut obj, &config, &mut Vec::new());
+
+    match entries.iter_mut().find(|e| is_mine(e)) {
+        Some(entry) => {
+            entry.fields = new_set;
+            entry.time = writer.now.to_string();
+            entry.api_version = writer.api_version.to_string();
+        }
+        None => entries.push(Entry {
+            manager: writer.manager.to_string(),
+            operation: "Apply".into(),
+            subresource: writer.subresource.to_string(),
+            api_version: writer.api_version.to_string(),
+            time: writer.now.to_string(),
+            fields: new_set,
+        }),
+    }
+    if obj.get("metadata").is_none() {
+        obj["metadata"] = json!({});
+    }
+    write_entries(&mut obj, &entries);
+    Ok(obj)
+}
+
+fn prune_empty_parents(
+    obj: &mut Value,
+    removed: &[Elem],
+    others: &[&FieldSet],
+    new_set: &FieldSet,
+) {
+    let mut len = removed.len();
+    // Never prune top-level sections (spec, status, metadata).
+    while len > 2 {
+        len -= 1;
+        let parent = &removed[..len];
+        let empty = value_at(obj, parent).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+        let owned = others
+            .iter()
+            .chain(std::iter::once(&new_set))
+            .any(|set| set.iter().any(|p| overlaps(p, parent)));
+        if !empty || owned {
+            break;
+        }
+        remove_at(obj, parent);
+    }
+}
+
+fn merge_config(target: &mut Value, config: &Value, path: &mut FieldPath) {
+    let (Some(target_map), Some(config_map)) = (target.as_object_mut(), config.as_object()) else {
+        *target = config.clone();
+        return;
+    };
+    for (k, v) in config_map {
+        if path.is_empty() && k == "metadata" {
+            // managedFields in an applied config are ignored.
+            if let Some(meta) = v.as_object() {
+                let slot = target_map.entry("metadata").or_insert_with(|| json!({}));
+                let mut meta = meta.clone();
+                meta.remove("managedFields");
+                path.push(Elem::Field(k.clone()));
+                merge_config(slot, &Value::Object(meta), path);
+                path.pop();
+            }
+            continue;
+        }
+        path.push(Elem::Field(k.clone()));
+        match v {
+            Value::Null => {
+                target_map.remove(k);
+            }
+            Value::Object(_) if target_map.get(k).is_some_and(Value::is_object) => {
+                if let Some(slot) = target_map.get_mut(k) {
+                    merge_config(slot, v, path);
+                }
+            }
+            Value::Array(items) if is_set_list(path) => {
+                let slot = target_map.entry(k.clone()).or_insert_with(|| json!([]));
+                if let Some(existing) = slot.as_array_mut() {
+                    for item in items {
+                        if !existing.contains(item) {
+                            existing.push(item.clone());
+                        }
+                    }
+                } else {
+                    *slot = v.clone();
+                }
+            }
+            _ => {
+                target_map.insert(k.clone(), v.clone());
+            }
+        }
+        path.pop();
+    }
+}
+
+/// Records ownership for a non-apply write (create, update, patch): fields the
+/// write changed move to the writer's `Update` entry; fields it removed are
+/// dropped from every entry.
+pub fn record_update(old: Option<&Value>, new: &mut Value, writer: &Writer<'_>) {
+    let empty = json!({});
+    let old_value = old.unwrap_or(&empty);
+    let mut entries = read_entries(old_value);
+    let new_leaves = leaves(new, writer.scope);
+    let changed: Vec<FieldPath> = new_leaves
+        .iter()
+        .filter(|p| value_at(old_value, p) != value_at(new, p))
+        .cloned()
+        .collect();
+    let removed: Vec<FieldPath> = leaves(old_value, writer.scope)
+        .into_iter()
+        .filter(|p| value_at(new, p).is_none())
+        .collect();
+    if changed.is_empty() && removed.is_empty() {
+        write_entries(new, &entries);
+        return;
+    }
+    for entry in entries.iter_mut() {
+        entry.fields.retain(|p| {
+            !removed.iter().any(|r| overlaps(p, r)) && !changed.iter().any(|c| overlaps(p, c))
+        });
+    }
+    let mine = entries
+        .iter()
+        .position(|e| e.same_owner(writer.manager, "Update", writer.subresource));
+    let index = match mine {
+        Some(i) => i,
+        None => {
+            entries.push(Entry {
+                manager: writer.manager.to_string(),
+                operation: "Update".into(),
+                subresource: writer.subresource.to_string(),
+                api_version: writer.api_version.to_string(),
+                time: writer.now.to_string(),
+                fields: FieldSet::new(),
+            });
+            entries.len() - 1
+        }
+    };
+    if let Some(entry) = entries.get_mut(index) {
+        entry.fields.extend(changed);
+        entry.time = writer.now.to_string();
+        entry.api_version = writer.api_version.to_string();
+    }
+    entries.retain(|e| !e.fields.is_empty());
+    write_entries(new, &entries);
+}
+
+/// managedFields with the timestamps removed, for no-op detection.
+pub fn ownership_fingerprint(obj: &Value) -> Vec<(String, String, String, FieldSet)> {
+    read_entries(obj)
+        .into_iter()
+        .map(|e| (e.manager, e.operation, e.subresource, e.fields))
+        .collect()
+}
