@@ -363,35 +363,50 @@ impl CronSchedule {
 
     /// Shortest nominal (wall-clock) time between two consecutive firings, measured on local
     /// times before daylight saving adjustments (so `30 2 * * *` has a period of 24 hours even
-    /// though one day a year its instants are 23.5 hours apart). Sampled over up to 2,000
-    /// firings or nine years from 2024-01-01, which covers every month length and leap years.
-    /// Used to reject windows that would never close.
+    /// though one day a year its instants are 23.5 hours apart). Computed exactly over the
+    /// matching days of nine years from 2024-01-01, which covers every month length and leap
+    /// years. `None` if it fires at most once in that span. Used to reject windows that would
+    /// never close.
     pub fn min_period(&self) -> Option<std::time::Duration> {
+        self.periods().map(|(shortest, _)| shortest)
+    }
+
+    /// Longest nominal (wall-clock) time between two consecutive firings, computed like
+    /// [`Self::min_period`]; for example 31 days for `0 0 1 * *` and four years for
+    /// `0 0 29 2 *`. Used for dead-man's-switch deadlines.
+    pub fn max_period(&self) -> Option<std::time::Duration> {
+        self.periods().map(|(_, longest)| longest)
+    }
+
+    /// (shortest, longest) gap between consecutive firings. Every matching day has the same
+    /// times of day, so gaps are either between two times of one day or from the last time of a
+    /// matching day to the first time of the next one.
+    fn periods(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let times: Vec<i64> = self
+            .hours()
+            .flat_map(|h| self.minutes().map(move |m| i64::from(h * 60 + m)))
+            .collect();
+        let (first, last) = (*times.first()?, *times.last()?);
+        let mut gaps: Vec<i64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
         let mut date = NaiveDate::from_ymd_opt(2024, 1, 1)?;
-        let mut previous: Option<NaiveDateTime> = None;
-        let mut shortest: Option<chrono::TimeDelta> = None;
-        let mut samples = 0;
+        let mut previous: Option<NaiveDate> = None;
+        let (mut shortest_between, mut longest_between) = (i64::MAX, 0);
         for _ in 0..SEARCH_DAYS {
             if self.day_matches(date) {
-                for hour in self.hours() {
-                    for minute in self.minutes() {
-                        let local =
-                            NaiveDateTime::new(date, NaiveTime::from_hms_opt(hour, minute, 0)?);
-                        if let Some(before) = previous {
-                            let gap = local - before;
-                            shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
-                        }
-                        previous = Some(local);
-                        samples += 1;
-                    }
+                if let Some(before) = previous {
+                    let gap = (date - before).num_days() * 1440 - last + first;
+                    shortest_between = shortest_between.min(gap);
+                    longest_between = longest_between.max(gap);
                 }
-                if samples >= 2_000 {
-                    break;
-                }
+                previous = Some(date);
             }
             date = date.succ_opt()?;
         }
-        shortest.and_then(|s| s.to_std().ok())
+        if longest_between > 0 {
+            gaps.extend([shortest_between, longest_between]);
+        }
+        let minutes = |m: i64| std::time::Duration::from_secs(u64::try_from(m).unwrap_or(0) * 60);
+        Some((minutes(*gaps.iter().min()?), minutes(*gaps.iter().max()?)))
     }
 
     /// The next `n` firings strictly after `after`, in the schedule's time zone.

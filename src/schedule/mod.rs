@@ -11,8 +11,11 @@
 //! - **Gap** (spring forward, e.g. 02:30 does not exist on the day clocks jump from 02:00 to
 //!   03:00): the occurrence fires once, at the first instant that exists after the skipped local
 //!   time — the moment of the transition (03:00 local). Several skipped times (`*/15 2 * * *`)
-//!   collapse into that single firing. This follows Vixie cron's "run jobs in the skipped interval
-//!   right after the change" behaviour, so a daily backup is never silently lost.
+//!   collapse into that single firing. This follows ISC (Vixie) cron, whose manual says jobs in
+//!   a skipped interval "will be run immediately", so a nightly backup is never silently lost.
+//!   Note that the robfig/cron library behind the Kubernetes CronJob controller *skips* such
+//!   runs instead (robfig/cron pull request 541 proposes the ISC behaviour); previews of a
+//!   Kubernetes CronJob with a schedule inside a gap therefore differ on that one day.
 //! - **Repeat** (fall back, e.g. 01:30 happens twice): the occurrence fires once, at the first
 //!   (daylight-time) instant, so a daily job never runs twice.
 //!

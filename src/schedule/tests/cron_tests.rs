@@ -324,3 +324,24 @@ fn time_zone_names() {
         );
     }
 }
+
+#[test]
+fn nominal_periods() {
+    let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
+    let days = |d: u64| hours(24 * d);
+    let s = |expr: &str| cron(expr, New_York);
+    assert_eq!(s("30 2 * * *").min_period(), days(1));
+    assert_eq!(s("30 2 * * *").max_period(), days(1));
+    assert_eq!(s("0 0 1 * *").min_period(), days(28));
+    assert_eq!(s("0 0 1 * *").max_period(), days(31));
+    // 31 July to 31 August; 31 August to 31 October.
+    assert_eq!(s("0 0 31 * *").min_period(), days(31));
+    assert_eq!(s("0 0 31 * *").max_period(), days(61));
+    assert_eq!(s("0 0 29 2 *").max_period(), days(4 * 365 + 1));
+    assert_eq!(s("0 9,17 * * MON-FRI").min_period(), hours(8));
+    assert_eq!(s("0 9,17 * * MON-FRI").max_period(), hours(64));
+    assert_eq!(
+        s("*/20 * * * *").max_period(),
+        Some(std::time::Duration::from_secs(20 * 60))
+    );
+}
