@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validation::Errors;
 
-pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 
 /// Regular expression every duration string matches: one or more `<integer><unit>` parts with
 /// unit `ms`, `s`, `m`, `h`, `d` (24h) or `w` (7d), e.g. `30s`, `5m`, `1h30m`, `7d`.
@@ -457,6 +457,91 @@ pub fn check_alerting(errors: &mut Errors, path: &str, alerting: &AlertingSpec) 
     }
 }
 
+/// HTTP request methods a probe or trigger may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    #[default]
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+/// Pattern of one accepted-status entry: a code (`200`), a class (`2xx`) or an inclusive range
+/// (`200-299`).
+pub const STATUS_CODE_PATTERN: &str = r"^([1-5][0-9][0-9](-[1-5][0-9][0-9])?|[1-5]xx)$";
+
+/// Whether `code` is accepted by one entry of a status-code list (see [`STATUS_CODE_PATTERN`]).
+/// Malformed entries accept nothing.
+pub fn status_code_matches(entry: &str, code: u16) -> bool {
+    if let Some(class) = entry.strip_suffix("xx") {
+        return class.parse::<u16>().is_ok_and(|c| code / 100 == c);
+    }
+    match entry.split_once('-') {
+        Some((low, high)) => match (low.parse::<u16>(), high.parse::<u16>()) {
+            (Ok(low), Ok(high)) => (low..=high).contains(&code),
+            _ => false,
+        },
+        None => entry.parse::<u16>().is_ok_and(|c| c == code),
+    }
+}
+
+/// Validates a list of accepted status codes: each entry matches [`STATUS_CODE_PATTERN`] and
+/// ranges run low to high.
+pub fn check_status_codes(errors: &mut Errors, path: &str, entries: &[String]) {
+    for (i, entry) in entries.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        let well_formed = match entry.split_once('-') {
+            Some((low, high)) => match (low.parse::<u16>(), high.parse::<u16>()) {
+                (Ok(low), Ok(high))
+                    if (100..=599).contains(&low) && (100..=599).contains(&high) =>
+                {
+                    if low > high {
+                        errors.push(&here, format!("range {entry:?} runs backwards"));
+                    }
+                    true
+                }
+                _ => false,
+            },
+            None => {
+                entry.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c))
+                    || entry
+                        .strip_suffix("xx")
+                        .is_some_and(|c| matches!(c, "1" | "2" | "3" | "4" | "5"))
+            }
+        };
+        if !well_formed {
+            errors.push(
+                &here,
+                format!("{entry:?} is not a status code (200), class (2xx) or range (200-299)"),
+            );
+        }
+    }
+}
+
+/// An alert that is firing and has been notified, kept in status so de-duplication and repeat
+/// intervals survive operator restarts and leader changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenAlert {
+    /// Stable de-duplication key (also the PagerDuty `dedup_key`), e.g. `threshold/error-rate`.
+    pub key: String,
+    /// Severity the alert was sent with.
+    pub severity: Severity,
+    /// When the condition behind the alert started.
+    pub since: Time,
+    /// When the channels were last notified; drives `repeatInterval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_notified: Option<Time>,
+    /// One-line summary as sent to the channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
 /// Validates an IANA time zone name such as `America/New_York` or `UTC`.
 pub fn check_time_zone(errors: &mut Errors, path: &str, zone: &str) -> Option<chrono_tz::Tz> {
     match zone.parse::<chrono_tz::Tz>() {
@@ -554,7 +639,10 @@ pub fn check_postgres_connection(errors: &mut Errors, path: &str, connection: &P
             ("port", connection.port.is_some()),
             ("database", connection.database.is_some()),
             ("user", connection.user.is_some()),
-            ("passwordSecretRef", connection.password_secret_ref.is_some()),
+            (
+                "passwordSecretRef",
+                connection.password_secret_ref.is_some(),
+            ),
         ];
         for (name, _) in parts.iter().filter(|(_, set)| *set) {
             errors.push(
@@ -594,7 +682,8 @@ pub struct ConfigMapValue {
 
 /// Pattern of a local date-time without offset (`2026-01-06T02:00:00`), interpreted in the
 /// resource's time zone; used for an RRULE's first occurrence (DTSTART) and its exclusions.
-pub const LOCAL_DATE_TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$";
+pub const LOCAL_DATE_TIME_PATTERN: &str =
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$";
 
 /// Parses a local date-time in the form of [`LOCAL_DATE_TIME_PATTERN`] (seconds optional).
 pub fn parse_local_date_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
