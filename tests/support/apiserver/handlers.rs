@@ -194,7 +194,11 @@ fn route(inner: &Arc<Inner>, parts: &Parts, body: &Bytes) -> Result<Response, Ap
         user_agent,
         content_type: header(&parts.headers, "content-type").to_string(),
     });
-    if let Some(err) = inner.take_fault(verb, &target.plural) {
+    if let Some(err) = inner.take_fault(
+        verb,
+        &target.plural,
+        target.subresource.as_deref().unwrap_or(""),
+    ) {
         return Err(err);
     }
 

@@ -178,6 +178,24 @@ fn overlaps(a: &[Elem], b: &[Elem]) -> bool {
     a[..n] == b[..n]
 }
 
+fn is_map(obj: &Value, path: &[Elem]) -> bool {
+    value_at(obj, path).is_some_and(Value::is_object)
+}
+
+/// Whether owning `a` (valued in `in_a`) and `b` (valued in `in_b`) touches the
+/// same data: the same path, or one inside the other where the outer one is not
+/// a map (a map merges with its children; a scalar or list replaces them).
+fn contends(a: &[Elem], in_a: &Value, b: &[Elem], in_b: &Value) -> bool {
+    if !overlaps(a, b) {
+        return false;
+    }
+    match a.len().cmp(&b.len()) {
+        std::cmp::Ordering::Equal => true,
+        std::cmp::Ordering::Less => !is_map(in_a, a),
+        std::cmp::Ordering::Greater => !is_map(in_b, b),
+    }
+}
+
 /// Renders a path the way conflict messages show it: `.spec.replicas`,
 /// `.metadata.finalizers[="x"]`.
 pub fn render(path: &[Elem]) -> String {
@@ -368,7 +386,7 @@ pub fn apply(
         let mut lost = Vec::new();
         for theirs in &entry.fields {
             for mine in &new_set {
-                if !overlaps(theirs, mine) {
+                if !contends(theirs, live_value, mine, &config) {
                     continue;
                 }
                 let longer = if theirs.len() >= mine.len() {
@@ -410,8 +428,8 @@ pub fn apply(
     for gone in old_set.difference(&new_set) {
         let owned_elsewhere = others
             .iter()
-            .chain(std::iter::once(&&new_set))
-            .any(|set| set.iter().any(|p| overlaps(p, gone)));
+            .any(|set| set.iter().any(|p| contends(p, live_value, gone, live_value)))
+            || new_set.iter().any(|p| contends(p, &config, gone, live_value));
         if owned_elsewhere {
             continue;
         }
@@ -535,9 +553,11 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, writer: &Writer<'_>) 
         write_entries(new, &entries);
         return;
     }
+    let new_ref: &Value = new;
     for entry in entries.iter_mut() {
         entry.fields.retain(|p| {
-            !removed.iter().any(|r| overlaps(p, r)) && !changed.iter().any(|c| overlaps(p, c))
+            !removed.iter().any(|r| contends(p, old_value, r, old_value))
+                && !changed.iter().any(|c| contends(p, old_value, c, new_ref))
         });
     }
     let mine = entries

@@ -160,8 +160,41 @@ pub struct Fault {
     pub verb: Option<String>,
     /// Only this plural resource (None: any).
     pub resource: Option<String>,
+    /// Only this subresource ("" for the main resource; None: any).
+    pub subresource: Option<String>,
     /// The error answered.
     pub error: ApiError,
+}
+
+impl Fault {
+    /// The next `times` requests fail with `error`.
+    pub fn new(times: usize, error: ApiError) -> Self {
+        Self {
+            remaining: times,
+            verb: None,
+            resource: None,
+            subresource: None,
+            error,
+        }
+    }
+
+    /// Only requests with this verb (get, list, watch, create, update, patch, delete).
+    pub fn verb(mut self, verb: &str) -> Self {
+        self.verb = Some(verb.to_string());
+        self
+    }
+
+    /// Only requests for this plural resource.
+    pub fn resource(mut self, plural: &str) -> Self {
+        self.resource = Some(plural.to_string());
+        self
+    }
+
+    /// Only requests for this subresource ("" for the main resource).
+    pub fn subresource(mut self, subresource: &str) -> Self {
+        self.subresource = Some(subresource.to_string());
+        self
+    }
 }
 
 /// State shared by the HTTP handlers.
@@ -185,12 +218,13 @@ impl Inner {
         }
     }
 
-    fn take_fault(&self, verb: &str, resource: &str) -> Option<ApiError> {
+    fn take_fault(&self, verb: &str, resource: &str, subresource: &str) -> Option<ApiError> {
         let mut faults = self.faults.lock().ok()?;
         let fault = faults.iter_mut().find(|f| {
             f.remaining > 0
                 && f.verb.as_deref().is_none_or(|v| v == verb)
                 && f.resource.as_deref().is_none_or(|r| r == resource)
+                && f.subresource.as_deref().is_none_or(|s| s == subresource)
         })?;
         fault.remaining -= 1;
         let error = fault.error.clone();
@@ -423,12 +457,7 @@ impl ApiServer {
 
     /// The next `n` API requests (any verb/resource) fail with 500 InternalError.
     pub fn fail_next(&self, n: usize) {
-        self.inject_fault(Fault {
-            remaining: n,
-            verb: None,
-            resource: None,
-            error: ApiError::internal("injected fault"),
-        });
+        self.inject_fault(Fault::new(n, ApiError::internal("injected fault")));
     }
 
     /// Every open watch receives a 410 ERROR event and ends; the event history
