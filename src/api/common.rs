@@ -73,6 +73,8 @@ impl JsonSchema for Duration {
         json_schema!({
             "type": "string",
             "pattern": DURATION_PATTERN,
+            // Bounded so CEL rules comparing durations stay within the API server's cost budget.
+            "maxLength": 32,
         })
     }
 }
