@@ -283,10 +283,13 @@ metadata:
   name: monthly-patching
 spec:
   timeZone: America/New_York
-  recurrence:
-    rrule: FREQ=MONTHLY;BYDAY=1TU
-    start: \"2026-01-06T02:00:00\"
-  duration: 2h
+  schedule:
+    rrule:
+      rule: FREQ=MONTHLY;BYDAY=1TU
+      start: \"2026-01-06T02:00:00\"
+      duration: 2h
+  effects:
+    suppressAlerts: true
 ";
     let (code, stdout, stderr) = run(
         &[
