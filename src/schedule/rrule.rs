@@ -479,7 +479,15 @@ impl RecurrenceRule {
             });
             return last;
         }
-        let start = local.checked_add_days(Days::new(2))?;
+        // Occurrences after UNTIL do not exist: start the backward walk there if it is earlier.
+        let until_local = match self.until {
+            None => None,
+            Some(Until::Local(until)) => Some(until),
+            Some(Until::Instant(until)) => Some(until.with_timezone(&self.tz).naive_local()),
+        };
+        let start = until_local
+            .map_or(local, |until| until.min(local))
+            .checked_add_days(Days::new(2))?;
         let period = self.align_down(self.period_of(start));
         let mut found = None;
         self.walk_backward(period, horizon, |local_time| {
@@ -676,7 +684,14 @@ impl RecurrenceRule {
                 }
             }
             _ => {
-                let mut date = start.date();
+                // As in python-dateutil (and the libraries ported from it), the first week of a
+                // WEEKLY rule starts at DTSTART rather than at WKST; this only matters for
+                // BYSETPOS.
+                let mut date = if self.freq == Freq::Weekly && p == 0 {
+                    self.dtstart.date()
+                } else {
+                    start.date()
+                };
                 while date < end.date() {
                     if self.day_matches(date) {
                         for &hour in &self.by_hour {

@@ -2,6 +2,7 @@
 //! (walking calendar days, fixed instants checked by hand against the tz database).
 
 mod cron_tests;
+mod differential;
 mod rrule_tests;
 mod window_tests;
 

@@ -278,3 +278,18 @@ fn yearly_defaults_from_dtstart_and_leap_days() {
     assert_eq!(first_after, utc(2026, 1, 6, 7, 0));
     let _ = Days::new(1);
 }
+
+#[test]
+fn ended_minutely_rule_looks_back_from_until() {
+    let r = rule(
+        "FREQ=MINUTELY;INTERVAL=5;UNTIL=20200101T000000Z",
+        local(2019, 12, 31, 23, 0),
+        Tz::UTC,
+    );
+    assert_eq!(
+        r.previous_before(utc(2026, 1, 1, 0, 0)),
+        Some(utc(2020, 1, 1, 0, 0))
+    );
+    assert_eq!(r.next_after(utc(2026, 1, 1, 0, 0)), None);
+    assert_eq!(r.upcoming(utc(2019, 1, 1, 0, 0), 100).len(), 13);
+}
