@@ -121,10 +121,16 @@ async fn discovery_lists_builtins_and_served_crds() {
     assert_eq!(version.major, "1");
 
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &Widget::crd()).await.unwrap();
+    crds.create(&PostParams::default(), &Widget::crd())
+        .await
+        .unwrap();
     let established = timeout(
         "CRD established",
-        await_condition(crds.clone(), "widgets.test.watchkeeper.dev", conditions::is_crd_established()),
+        await_condition(
+            crds.clone(),
+            "widgets.test.watchkeeper.dev",
+            conditions::is_crd_established(),
+        ),
     )
     .await
     .unwrap();
@@ -147,13 +153,22 @@ async fn discovery_lists_builtins_and_served_crds() {
             .expect("Deployment discovered");
         assert_eq!(dep.plural, "deployments");
         let (w, caps) = discovery
-            .resolve_gvk(&GroupVersionKind::gvk("test.watchkeeper.dev", "v1", "Widget"))
+            .resolve_gvk(&GroupVersionKind::gvk(
+                "test.watchkeeper.dev",
+                "v1",
+                "Widget",
+            ))
             .expect("Widget discovered after its CRD was created");
         assert_eq!(w.plural, "widgets");
         assert!(
-            caps.subresources.iter().any(|(r, _)| r.plural == "widgets/status" || r.plural == "status"),
+            caps.subresources
+                .iter()
+                .any(|(r, _)| r.plural == "widgets/status" || r.plural == "status"),
             "status subresource discovered (aggregated: {aggregated}): {:?}",
-            caps.subresources.iter().map(|(r, _)| r.plural.clone()).collect::<Vec<_>>()
+            caps.subresources
+                .iter()
+                .map(|(r, _)| r.plural.clone())
+                .collect::<Vec<_>>()
         );
         let (ns, ns_caps) = discovery
             .resolve_gvk(&GroupVersionKind::gvk("", "v1", "Namespace"))
@@ -164,7 +179,10 @@ async fn discovery_lists_builtins_and_served_crds() {
 
     // Deleting the CRD stops serving the resource.
     let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
-    widgets.create(&PostParams::default(), &widget("w", 1)).await.unwrap();
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .unwrap();
     crds.delete("widgets.test.watchkeeper.dev", &DeleteParams::default())
         .await
         .unwrap();
@@ -178,7 +196,10 @@ async fn configmap_crud_conflicts_and_selectors() {
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     let pp = PostParams::default();
 
-    let created = api.create(&pp, &cm("a", &[("app", "x")], &[("k", "1")])).await.unwrap();
+    let created = api
+        .create(&pp, &cm("a", &[("app", "x")], &[("k", "1")]))
+        .await
+        .unwrap();
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
     assert_eq!(created.metadata.generation, Some(1));
@@ -188,8 +209,12 @@ async fn configmap_crud_conflicts_and_selectors() {
     let dup = api_error(api.create(&pp, &cm("a", &[], &[])).await.unwrap_err());
     assert_eq!((dup.code, dup.reason.as_str()), (409, "AlreadyExists"));
 
-    api.create(&pp, &cm("b", &[("app", "y")], &[])).await.unwrap();
-    api.create(&pp, &cm("c", &[("app", "x"), ("tier", "web")], &[])).await.unwrap();
+    api.create(&pp, &cm("b", &[("app", "y")], &[]))
+        .await
+        .unwrap();
+    api.create(&pp, &cm("c", &[("app", "x"), ("tier", "web")], &[]))
+        .await
+        .unwrap();
     let mut generated = cm("", &[], &[]);
     generated.metadata.name = None;
     generated.metadata.generate_name = Some("gen-".into());
@@ -203,17 +228,60 @@ async fn configmap_crud_conflicts_and_selectors() {
     let all = api.list(&ListParams::default()).await.unwrap();
     assert!(all.metadata.resource_version.is_some());
     assert_eq!(all.items.len(), 4);
-    assert_eq!(names(api.list(&ListParams::default().labels("app=x")).await.unwrap()), ["a", "c"]);
-    assert_eq!(names(api.list(&ListParams::default().labels("app!=x")).await.unwrap()), ["b", generated_name.as_str()]);
-    assert_eq!(names(api.list(&ListParams::default().labels("app in (y,z)")).await.unwrap()), ["b"]);
-    assert_eq!(names(api.list(&ListParams::default().labels("app,!tier")).await.unwrap()), ["a", "b"]);
-    assert_eq!(names(api.list(&ListParams::default().fields("metadata.name=c")).await.unwrap()), ["c"]);
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app=x"))
+                .await
+                .unwrap()
+        ),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app!=x"))
+                .await
+                .unwrap()
+        ),
+        ["b", generated_name.as_str()]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app in (y,z)"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().labels("app,!tier"))
+                .await
+                .unwrap()
+        ),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(
+            api.list(&ListParams::default().fields("metadata.name=c"))
+                .await
+                .unwrap()
+        ),
+        ["c"]
+    );
 
     // Other namespaces are separate; listing across namespaces sees all.
     let other: Api<ConfigMap> = Api::namespaced(server.client(), "other");
     other.create(&pp, &cm("a", &[], &[])).await.unwrap();
     let everywhere: Api<ConfigMap> = Api::all(server.client());
-    assert_eq!(everywhere.list(&ListParams::default()).await.unwrap().items.len(), 5);
+    assert_eq!(
+        everywhere
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        5
+    );
 
     // Replace with the current resourceVersion works, with a stale one conflicts.
     let mut fresh = api.get("a").await.unwrap();
@@ -235,7 +303,10 @@ async fn configmap_crud_conflicts_and_selectors() {
 
     api.delete("a", &DeleteParams::default()).await.unwrap();
     assert_eq!(api_error(api.get("a").await.unwrap_err()).code, 404);
-    assert_eq!(api.list(&ListParams::default()).await.unwrap().items.len(), 3);
+    assert_eq!(
+        api.list(&ListParams::default()).await.unwrap().items.len(),
+        3
+    );
     assert!(server.request_count("create", "configmaps") >= 5);
 }
 
@@ -244,7 +315,9 @@ async fn list_pages_with_limit_and_continue() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     for i in 0..7 {
-        api.create(&PostParams::default(), &cm(&format!("cm-{i}"), &[], &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("cm-{i}"), &[], &[]))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -290,7 +363,11 @@ async fn patches_and_generation_on_a_deployment() {
 
     // Merge patch of spec bumps generation.
     let p = api
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
         .await
         .unwrap();
     assert_eq!(p.spec.replicas, Some(3));
@@ -298,7 +375,11 @@ async fn patches_and_generation_on_a_deployment() {
 
     // Metadata-only change: no bump.
     let p = api
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(p.metadata.generation, Some(2));
@@ -310,20 +391,32 @@ async fn patches_and_generation_on_a_deployment() {
         {"op": "add", "path": "/metadata/annotations", "value": {"note": "x"}}
     ]))
     .unwrap();
-    let p = api.patch("web", &PatchParams::default(), &Patch::<()>::Json(ops)).await.unwrap();
+    let p = api
+        .patch("web", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
     assert_eq!(p.spec.replicas, Some(5));
     assert_eq!(p.annotations()["note"], "x");
     assert_eq!(p.metadata.generation, Some(3));
 
     // A failing JSON patch test op is rejected and changes nothing.
     let bad: json_patch::Patch =
-        serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 42}])).unwrap();
-    let err = api_error(api.patch("web", &PatchParams::default(), &Patch::<()>::Json(bad)).await.unwrap_err());
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 42}]))
+            .unwrap();
+    let err = api_error(
+        api.patch("web", &PatchParams::default(), &Patch::<()>::Json(bad))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(err.code, 422);
 
     // Strategic merge patch (merge semantics).
     let p = api
-        .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"paused": true}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"paused": true}})),
+        )
         .await
         .unwrap();
     assert_eq!(p.spec.paused, Some(true));
@@ -343,7 +436,11 @@ async fn patches_and_generation_on_a_deployment() {
 
     // Writes to the main resource ignore status; the status subresource changes only status.
     let p = api
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"replicas": 4}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 4}})),
+        )
         .await
         .unwrap();
     assert!(p.status.is_none());
@@ -357,7 +454,11 @@ async fn patches_and_generation_on_a_deployment() {
         .unwrap();
     assert_eq!(p.status.as_ref().unwrap().replicas, Some(4));
     assert_eq!(p.spec.replicas, Some(5));
-    assert_eq!(p.metadata.generation, Some(4), "status writes keep the generation");
+    assert_eq!(
+        p.metadata.generation,
+        Some(4),
+        "status writes keep the generation"
+    );
 }
 
 #[tokio::test]
@@ -376,7 +477,11 @@ async fn custom_resource_status_subresource_and_generation() {
     let status = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                         "status": {"observedGeneration": 1, "phase": "Ready"}});
     let s = api
-        .patch_status("w", &PatchParams::apply("ctl").force(), &Patch::Apply(&status))
+        .patch_status(
+            "w",
+            &PatchParams::apply("ctl").force(),
+            &Patch::Apply(&status),
+        )
         .await
         .unwrap();
     assert_eq!(s.status.as_ref().unwrap().phase.as_deref(), Some("Ready"));
@@ -390,7 +495,10 @@ async fn custom_resource_status_subresource_and_generation() {
         observed_generation: Some(100),
         phase: Some("Hacked".into()),
     });
-    let r = api.replace("w", &PostParams::default(), &current).await.unwrap();
+    let r = api
+        .replace("w", &PostParams::default(), &current)
+        .await
+        .unwrap();
     assert_eq!(r.spec.size, 2);
     assert_eq!(r.metadata.generation, Some(2));
     assert_eq!(r.status.as_ref().unwrap().phase.as_deref(), Some("Ready"));
@@ -402,18 +510,27 @@ async fn custom_resource_status_subresource_and_generation() {
         observed_generation: Some(2),
         phase: Some("Done".into()),
     });
-    let r = api.replace_status("w", &PostParams::default(), &for_status).await.unwrap();
+    let r = api
+        .replace_status("w", &PostParams::default(), &for_status)
+        .await
+        .unwrap();
     assert_eq!(r.spec.size, 2);
     assert_eq!(r.status.as_ref().unwrap().phase.as_deref(), Some("Done"));
     assert_eq!(r.metadata.generation, Some(2));
 
     // The status of a kind without a status subresource is not a subresource.
     let cms: Api<ConfigMap> = Api::namespaced(api.clone().into_client(), "default");
-    cms.create(&PostParams::default(), &cm("plain", &[], &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("plain", &[], &[]))
+        .await
+        .unwrap();
     let err = api_error(
-        cms.patch_status("plain", &PatchParams::default(), &Patch::Merge(json!({"status": {}})))
-            .await
-            .unwrap_err(),
+        cms.patch_status(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {}})),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(err.code, 404);
 }
@@ -428,7 +545,10 @@ async fn server_side_apply_with_two_managers() {
     let a1 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w", "labels": {"owner": "a", "keep": "yes"}},
                     "spec": {"size": 1}});
-    let w = api.patch("w", &apply("alice"), &Patch::Apply(&a1)).await.unwrap();
+    let w = api
+        .patch("w", &apply("alice"), &Patch::Apply(&a1))
+        .await
+        .unwrap();
     assert_eq!(w.spec.size, 1);
     assert_eq!(w.metadata.generation, Some(1));
     let managers: Vec<String> = w
@@ -436,14 +556,23 @@ async fn server_side_apply_with_two_managers() {
         .managed_fields
         .iter()
         .flatten()
-        .map(|m| format!("{}/{}", m.manager.as_deref().unwrap_or(""), m.operation.as_deref().unwrap_or("")))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m.manager.as_deref().unwrap_or(""),
+                m.operation.as_deref().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(managers, ["alice/Apply"]);
 
     // A second manager sets a different field: no conflict, both fields kept.
     let b1 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w"}, "spec": {"color": "red"}});
-    let w = api.patch("w", &apply("bob"), &Patch::Apply(&b1)).await.unwrap();
+    let w = api
+        .patch("w", &apply("bob"), &Patch::Apply(&b1))
+        .await
+        .unwrap();
     assert_eq!((w.spec.size, w.spec.color.as_deref()), (1, Some("red")));
     assert_eq!(w.metadata.generation, Some(2));
     assert_eq!(w.metadata.managed_fields.as_ref().map(Vec::len), Some(2));
@@ -451,19 +580,33 @@ async fn server_side_apply_with_two_managers() {
     // Bob changing alice's field conflicts, naming the manager and the field.
     let b2 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w"}, "spec": {"color": "red", "size": 2}});
-    let err = api_error(api.patch("w", &apply("bob"), &Patch::Apply(&b2)).await.unwrap_err());
+    let err = api_error(
+        api.patch("w", &apply("bob"), &Patch::Apply(&b2))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
-    assert!(err.message.contains("\"alice\"") && err.message.contains(".spec.size"), "{}", err.message);
+    assert!(
+        err.message.contains("\"alice\"") && err.message.contains(".spec.size"),
+        "{}",
+        err.message
+    );
     assert_eq!(api.get("w").await.unwrap().spec.size, 1);
 
     // Applying the same value is shared ownership, not a conflict.
     let b_same = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                         "metadata": {"name": "w"}, "spec": {"color": "red", "size": 1}});
-    let w = api.patch("w", &apply("bob"), &Patch::Apply(&b_same)).await.unwrap();
+    let w = api
+        .patch("w", &apply("bob"), &Patch::Apply(&b_same))
+        .await
+        .unwrap();
     assert_eq!(w.metadata.generation, Some(2));
 
     // With force, bob takes the field.
-    let w = api.patch("w", &apply("bob").force(), &Patch::Apply(&b2)).await.unwrap();
+    let w = api
+        .patch("w", &apply("bob").force(), &Patch::Apply(&b2))
+        .await
+        .unwrap();
     assert_eq!(w.spec.size, 2);
     assert_eq!(w.metadata.generation, Some(3));
 
@@ -471,7 +614,10 @@ async fn server_side_apply_with_two_managers() {
     // (only she owned it: it is removed).
     let a2 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w", "labels": {"owner": "a"}}, "spec": {}});
-    let w = api.patch("w", &apply("alice"), &Patch::Apply(&a2)).await.unwrap();
+    let w = api
+        .patch("w", &apply("alice"), &Patch::Apply(&a2))
+        .await
+        .unwrap();
     assert_eq!(w.spec.size, 2);
     assert_eq!(w.labels().get("keep"), None);
     assert_eq!(w.labels()["owner"], "a");
@@ -479,30 +625,54 @@ async fn server_side_apply_with_two_managers() {
     // Bob stops applying color: removed.
     let b3 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w"}, "spec": {"size": 2}});
-    let w = api.patch("w", &apply("bob"), &Patch::Apply(&b3)).await.unwrap();
+    let w = api
+        .patch("w", &apply("bob"), &Patch::Apply(&b3))
+        .await
+        .unwrap();
     assert_eq!(w.spec.color, None);
 
     // A merge patch by a third manager takes ownership (operation Update), so a
     // later apply of a different value by bob conflicts.
     let w = api
-        .patch("w", &PatchParams { field_manager: Some("carol".into()), ..Default::default() },
-               &Patch::Merge(json!({"spec": {"size": 3}})))
+        .patch(
+            "w",
+            &PatchParams {
+                field_manager: Some("carol".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"size": 3}})),
+        )
         .await
         .unwrap();
-    assert!(w.metadata.managed_fields.iter().flatten().any(|m| m.manager.as_deref() == Some("carol")
-        && m.operation.as_deref() == Some("Update")));
+    assert!(
+        w.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(|m| m.manager.as_deref() == Some("carol")
+                && m.operation.as_deref() == Some("Update"))
+    );
     let b4 = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
                     "metadata": {"name": "w"}, "spec": {"size": 4}});
-    let err = api_error(api.patch("w", &apply("bob"), &Patch::Apply(&b4)).await.unwrap_err());
+    let err = api_error(
+        api.patch("w", &apply("bob"), &Patch::Apply(&b4))
+            .await
+            .unwrap_err(),
+    );
     assert!(err.message.contains("\"carol\""), "{}", err.message);
 
     // Re-applying an identical config is a no-op: same resourceVersion.
     let before = api.get("w").await.unwrap();
-    let again = api.patch("w", &apply("alice"), &Patch::Apply(&a2)).await.unwrap();
+    let again = api
+        .patch("w", &apply("alice"), &Patch::Apply(&a2))
+        .await
+        .unwrap();
     assert_eq!(again.resource_version(), before.resource_version());
 
     // The store holds carol's value.
-    let raw = server.object("test.watchkeeper.dev", "widgets", "default", "w").unwrap();
+    let raw = server
+        .object("test.watchkeeper.dev", "widgets", "default", "w")
+        .unwrap();
     assert_eq!(raw["spec"]["size"], 3);
 }
 
@@ -510,13 +680,30 @@ async fn server_side_apply_with_two_managers() {
 async fn apply_owns_finalizers_as_a_set() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let cfg = |fins: &[&str]| json!({"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "f", "finalizers": fins}});
-    api.patch("f", &PatchParams::apply("one"), &Patch::Apply(cfg(&["a.example/one"]))).await.unwrap();
-    api.patch("f", &PatchParams::apply("two"), &Patch::Apply(cfg(&["b.example/two"]))).await.unwrap();
+    let cfg = |fins: &[&str]| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "f", "finalizers": fins}})
+    };
+    api.patch(
+        "f",
+        &PatchParams::apply("one"),
+        &Patch::Apply(cfg(&["a.example/one"])),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "f",
+        &PatchParams::apply("two"),
+        &Patch::Apply(cfg(&["b.example/two"])),
+    )
+    .await
+    .unwrap();
     let got = api.get("f").await.unwrap();
     assert_eq!(got.finalizers(), ["a.example/one", "b.example/two"]);
-    let got = api.patch("f", &PatchParams::apply("one"), &Patch::Apply(cfg(&[]))).await.unwrap();
+    let got = api
+        .patch("f", &PatchParams::apply("one"), &Patch::Apply(cfg(&[])))
+        .await
+        .unwrap();
     assert_eq!(got.finalizers(), ["b.example/two"]);
 }
 
@@ -530,7 +717,9 @@ async fn finalizers_hold_deletion_until_removed() {
     let uid = created.uid().unwrap();
 
     let deleted = api.delete("fin", &DeleteParams::default()).await.unwrap();
-    let pending = deleted.left().expect("object still present while finalizers remain");
+    let pending = deleted
+        .left()
+        .expect("object still present while finalizers remain");
     assert!(pending.metadata.deletion_timestamp.is_some());
     assert_eq!(pending.metadata.generation, Some(2));
     let still = api.get("fin").await.unwrap();
@@ -538,21 +727,35 @@ async fn finalizers_hold_deletion_until_removed() {
 
     // Spec writes are still possible; deletionTimestamp cannot be removed by a client.
     let p = api
-        .patch("fin", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"deletionTimestamp": null}})))
+        .patch(
+            "fin",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"deletionTimestamp": null}})),
+        )
         .await
         .unwrap();
     assert!(p.metadata.deletion_timestamp.is_some());
 
-    api.patch("fin", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
-        .await
-        .unwrap();
-    timeout("deletion", await_condition(api.clone(), "fin", conditions::is_deleted(&uid)))
-        .await
-        .unwrap();
+    api.patch(
+        "fin",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    timeout(
+        "deletion",
+        await_condition(api.clone(), "fin", conditions::is_deleted(&uid)),
+    )
+    .await
+    .unwrap();
     assert_eq!(api_error(api.get("fin").await.unwrap_err()).code, 404);
 
     // Delete preconditions.
-    let created = api.create(&PostParams::default(), &widget("pre", 1)).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &widget("pre", 1))
+        .await
+        .unwrap();
     let dp = DeleteParams {
         preconditions: Some(kube::api::Preconditions {
             uid: Some("wrong".into()),
@@ -560,7 +763,10 @@ async fn finalizers_hold_deletion_until_removed() {
         }),
         ..Default::default()
     };
-    assert_eq!(api_error(api.delete("pre", &dp).await.unwrap_err()).code, 409);
+    assert_eq!(
+        api_error(api.delete("pre", &dp).await.unwrap_err()).code,
+        409
+    );
     let dp = DeleteParams {
         preconditions: Some(kube::api::Preconditions {
             uid: created.uid(),
@@ -572,7 +778,8 @@ async fn finalizers_hold_deletion_until_removed() {
 }
 
 fn owner_ref_to(dep: &Deployment) -> OwnerReference {
-    dep.controller_owner_ref(&()).expect("deployment has name and uid")
+    dep.controller_owner_ref(&())
+        .expect("deployment has name and uid")
 }
 
 fn small_deployment(name: &str) -> Deployment {
@@ -593,26 +800,40 @@ async fn garbage_collection_of_owned_objects() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
     // Background: the owner goes at once, the dependent soon after.
-    let owner = deps.create(&PostParams::default(), &small_deployment("owner")).await.unwrap();
+    let owner = deps
+        .create(&PostParams::default(), &small_deployment("owner"))
+        .await
+        .unwrap();
     let mut child = cm("child", &[], &[]);
     child.metadata.owner_references = Some(vec![owner_ref_to(&owner)]);
     let child = cms.create(&PostParams::default(), &child).await.unwrap();
-    deps.delete("owner", &DeleteParams::background()).await.unwrap();
+    deps.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
     timeout(
         "dependent collected",
-        await_condition(cms.clone(), "child", conditions::is_deleted(&child.uid().unwrap())),
+        await_condition(
+            cms.clone(),
+            "child",
+            conditions::is_deleted(&child.uid().unwrap()),
+        ),
     )
     .await
     .unwrap();
 
     // Foreground: the owner waits (deletionTimestamp + foregroundDeletion) until
     // its dependents are gone, and a dependent with a finalizer holds it.
-    let owner = deps.create(&PostParams::default(), &small_deployment("fg")).await.unwrap();
+    let owner = deps
+        .create(&PostParams::default(), &small_deployment("fg"))
+        .await
+        .unwrap();
     let mut held = cm("held", &[], &[]);
     held.metadata.owner_references = Some(vec![owner_ref_to(&owner)]);
     held.metadata.finalizers = Some(vec!["test/hold".into()]);
     cms.create(&PostParams::default(), &held).await.unwrap();
-    deps.delete("fg", &DeleteParams::foreground()).await.unwrap();
+    deps.delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
     let waiting = timeout(
         "dependent marked for deletion",
         await_condition(cms.clone(), "held", |c: Option<&ConfigMap>| {
@@ -625,25 +846,40 @@ async fn garbage_collection_of_owned_objects() {
     let fg = deps.get("fg").await.unwrap();
     assert!(fg.finalizers().iter().any(|f| f == "foregroundDeletion"));
     assert!(fg.metadata.deletion_timestamp.is_some());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
-        .await
-        .unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     timeout(
         "owner deleted after its dependents",
-        await_condition(deps.clone(), "fg", conditions::is_deleted(&owner.uid().unwrap())),
+        await_condition(
+            deps.clone(),
+            "fg",
+            conditions::is_deleted(&owner.uid().unwrap()),
+        ),
     )
     .await
     .unwrap();
 
     // Orphan: the dependent stays, without the ownerReference.
-    let owner = deps.create(&PostParams::default(), &small_deployment("orph")).await.unwrap();
+    let owner = deps
+        .create(&PostParams::default(), &small_deployment("orph"))
+        .await
+        .unwrap();
     let mut kept = cm("kept", &[], &[]);
     kept.metadata.owner_references = Some(vec![owner_ref_to(&owner)]);
     cms.create(&PostParams::default(), &kept).await.unwrap();
     deps.delete("orph", &DeleteParams::orphan()).await.unwrap();
     timeout(
         "orphaning owner deleted",
-        await_condition(deps.clone(), "orph", conditions::is_deleted(&owner.uid().unwrap())),
+        await_condition(
+            deps.clone(),
+            "orph",
+            conditions::is_deleted(&owner.uid().unwrap()),
+        ),
     )
     .await
     .unwrap();
@@ -653,31 +889,58 @@ async fn garbage_collection_of_owned_objects() {
 
 #[tokio::test]
 async fn watcher_sees_changes_and_recovers_from_410() {
-    let server = ApiServer::builder().bookmark_interval(Duration::from_millis(200)).start().await;
+    let server = ApiServer::builder()
+        .bookmark_interval(Duration::from_millis(200))
+        .start()
+        .await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    api.create(&PostParams::default(), &cm("pre", &[], &[])).await.unwrap();
+    api.create(&PostParams::default(), &cm("pre", &[], &[]))
+        .await
+        .unwrap();
 
-    let mut events = Box::pin(watcher(api.clone(), watcher::Config::default().labels("w=1")));
+    let mut events = Box::pin(watcher(
+        api.clone(),
+        watcher::Config::default().labels("w=1"),
+    ));
     // Initial list: nothing matches the selector yet.
-    assert!(matches!(next_event(&mut events).await.unwrap(), watcher::Event::Init));
-    assert!(matches!(next_event(&mut events).await.unwrap(), watcher::Event::InitDone));
+    assert!(matches!(
+        next_event(&mut events).await.unwrap(),
+        watcher::Event::Init
+    ));
+    assert!(matches!(
+        next_event(&mut events).await.unwrap(),
+        watcher::Event::InitDone
+    ));
 
-    api.create(&PostParams::default(), &cm("x", &[("w", "1")], &[("v", "1")])).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("x", &[("w", "1")], &[("v", "1")]),
+    )
+    .await
+    .unwrap();
     match next_event(&mut events).await.unwrap() {
         watcher::Event::Apply(c) => assert_eq!(c.name_any(), "x"),
         other => panic!("expected Apply(x), got {other:?}"),
     }
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}})))
-        .await
-        .unwrap();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
     match next_event(&mut events).await.unwrap() {
         watcher::Event::Apply(c) => assert_eq!(c.data.unwrap()["v"], "2"),
         other => panic!("expected Apply(x v=2), got {other:?}"),
     }
     // Leaving the selector looks like a deletion to this watch.
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"w": "0"}}})))
-        .await
-        .unwrap();
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"w": "0"}}})),
+    )
+    .await
+    .unwrap();
     match next_event(&mut events).await.unwrap() {
         watcher::Event::Delete(c) => assert_eq!(c.name_any(), "x"),
         other => panic!("expected Delete(x), got {other:?}"),
@@ -698,8 +961,13 @@ async fn watcher_sees_changes_and_recovers_from_410() {
         }
     }
     assert!(saw_error);
-    assert!(matches!(next_event(&mut events).await.unwrap(), watcher::Event::InitDone));
-    api.create(&PostParams::default(), &cm("y", &[("w", "1")], &[])).await.unwrap();
+    assert!(matches!(
+        next_event(&mut events).await.unwrap(),
+        watcher::Event::InitDone
+    ));
+    api.create(&PostParams::default(), &cm("y", &[("w", "1")], &[]))
+        .await
+        .unwrap();
     match next_event(&mut events).await.unwrap() {
         watcher::Event::Apply(c) => assert_eq!(c.name_any(), "y"),
         other => panic!("expected Apply(y) after recovery, got {other:?}"),
@@ -716,12 +984,21 @@ async fn streaming_list_watcher_gets_initial_events() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     for name in ["s1", "s2"] {
-        api.create(&PostParams::default(), &cm(name, &[], &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm(name, &[], &[]))
+            .await
+            .unwrap();
     }
-    let mut events = Box::pin(watcher(api.clone(), watcher::Config::default().streaming_lists()));
+    let mut events = Box::pin(watcher(
+        api.clone(),
+        watcher::Config::default().streaming_lists(),
+    ));
     let mut initial = Vec::new();
     loop {
-        match timeout("streaming list", events.next()).await.unwrap().unwrap() {
+        match timeout("streaming list", events.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             watcher::Event::Init => {}
             watcher::Event::InitApply(c) => initial.push(c.name_any()),
             watcher::Event::InitDone => break,
@@ -729,7 +1006,9 @@ async fn streaming_list_watcher_gets_initial_events() {
         }
     }
     assert_eq!(initial, ["s1", "s2"]);
-    api.create(&PostParams::default(), &cm("s3", &[], &[])).await.unwrap();
+    api.create(&PostParams::default(), &cm("s3", &[], &[]))
+        .await
+        .unwrap();
     match timeout("s3", events.next()).await.unwrap().unwrap() {
         watcher::Event::Apply(c) => assert_eq!(c.name_any(), "s3"),
         other => panic!("unexpected {other:?}"),
@@ -740,12 +1019,24 @@ async fn streaming_list_watcher_gets_initial_events() {
 async fn raw_watch_bookmarks_history_and_expiry() {
     let server = ApiServer::builder().history_limit(5).start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let first = api.create(&PostParams::default(), &cm("h0", &[], &[])).await.unwrap();
+    let first = api
+        .create(&PostParams::default(), &cm("h0", &[], &[]))
+        .await
+        .unwrap();
     let first_rv = first.resource_version().unwrap();
 
     // Resuming from a recent resourceVersion replays what happened since.
-    let second = api.create(&PostParams::default(), &cm("h1", &[], &[])).await.unwrap();
-    let stream = api.watch(&WatchParams::default().disable_bookmarks().timeout(2), &first_rv).await.unwrap();
+    let second = api
+        .create(&PostParams::default(), &cm("h1", &[], &[]))
+        .await
+        .unwrap();
+    let stream = api
+        .watch(
+            &WatchParams::default().disable_bookmarks().timeout(2),
+            &first_rv,
+        )
+        .await
+        .unwrap();
     let events: Vec<_> = timeout("watch", stream.take(1).collect::<Vec<_>>()).await;
     match &events[0] {
         Ok(WatchEvent::Added(c)) => {
@@ -757,17 +1048,32 @@ async fn raw_watch_bookmarks_history_and_expiry() {
 
     // Bookmarks come at the start when allowed.
     let stream = api
-        .watch(&WatchParams::default().timeout(2), &second.resource_version().unwrap())
+        .watch(
+            &WatchParams::default().timeout(2),
+            &second.resource_version().unwrap(),
+        )
         .await
         .unwrap();
     let events: Vec<_> = timeout("bookmark", stream.take(1).collect::<Vec<_>>()).await;
-    assert!(matches!(events[0], Ok(WatchEvent::Bookmark(_))), "{:?}", events[0].as_ref().err());
+    assert!(
+        matches!(events[0], Ok(WatchEvent::Bookmark(_))),
+        "{:?}",
+        events[0].as_ref().err()
+    );
 
     // Push the first version out of the 5-event history: 410 Expired.
     for i in 2..10 {
-        api.create(&PostParams::default(), &cm(&format!("h{i}"), &[], &[])).await.unwrap();
+        api.create(&PostParams::default(), &cm(&format!("h{i}"), &[], &[]))
+            .await
+            .unwrap();
     }
-    let stream = api.watch(&WatchParams::default().disable_bookmarks().timeout(2), &first_rv).await.unwrap();
+    let stream = api
+        .watch(
+            &WatchParams::default().disable_bookmarks().timeout(2),
+            &first_rv,
+        )
+        .await
+        .unwrap();
     let events: Vec<_> = timeout("410", stream.collect::<Vec<_>>()).await;
     match &events[..] {
         [Ok(WatchEvent::Error(e))] => {
@@ -779,7 +1085,10 @@ async fn raw_watch_bookmarks_history_and_expiry() {
 
     // timeoutSeconds ends a quiet watch.
     let stream = api
-        .watch(&WatchParams::default().disable_bookmarks().timeout(1), &server.resource_version().to_string())
+        .watch(
+            &WatchParams::default().disable_bookmarks().timeout(1),
+            &server.resource_version().to_string(),
+        )
         .await
         .unwrap();
     let events: Vec<_> = timeout("watch timeout", stream.collect::<Vec<_>>()).await;
@@ -790,12 +1099,18 @@ async fn raw_watch_bookmarks_history_and_expiry() {
 async fn many_objects_through_one_watch() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    let stream = api.watch(&WatchParams::default().disable_bookmarks(), "0").await.unwrap();
+    let stream = api
+        .watch(&WatchParams::default().disable_bookmarks(), "0")
+        .await
+        .unwrap();
     let writer = api.clone();
     let n = 300;
     let produce = tokio::spawn(async move {
         for i in 0..n {
-            writer.create(&PostParams::default(), &cm(&format!("m{i}"), &[], &[])).await.unwrap();
+            writer
+                .create(&PostParams::default(), &cm(&format!("m{i}"), &[], &[]))
+                .await
+                .unwrap();
         }
     });
     let added = timeout(
@@ -813,35 +1128,68 @@ async fn many_objects_through_one_watch() {
 
 #[tokio::test]
 async fn validator_rejects_invalid_custom_resources() {
-    let validator: support::apiserver::Validator = Arc::new(|crd: &CustomResourceDefinition, obj: &Value| {
-        assert_eq!(crd.spec.names.kind, "Widget");
-        match obj.pointer("/spec/size").and_then(Value::as_i64) {
-            Some(s) if s < 0 => vec![format!("spec.size: Invalid value: {s}: must be >= 0")],
-            Some(_) => vec![],
-            None => vec!["spec.size: Required value".to_string()],
-        }
-    });
-    let server = ApiServer::builder().crd(Widget::crd()).validator(validator).start().await;
+    let validator: support::apiserver::Validator =
+        Arc::new(|crd: &CustomResourceDefinition, obj: &Value| {
+            assert_eq!(crd.spec.names.kind, "Widget");
+            match obj.pointer("/spec/size").and_then(Value::as_i64) {
+                Some(s) if s < 0 => vec![format!("spec.size: Invalid value: {s}: must be >= 0")],
+                Some(_) => vec![],
+                None => vec!["spec.size: Required value".to_string()],
+            }
+        });
+    let server = ApiServer::builder()
+        .crd(Widget::crd())
+        .validator(validator)
+        .start()
+        .await;
     let api: Api<Widget> = Api::namespaced(server.client(), "default");
-    let err = api_error(api.create(&PostParams::default(), &widget("bad", -1)).await.unwrap_err());
-    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
-    assert!(err.message.contains("spec.size: Invalid value: -1"), "{}", err.message);
-    assert!(server.object("test.watchkeeper.dev", "widgets", "default", "bad").is_none());
-
-    api.create(&PostParams::default(), &widget("ok", 1)).await.unwrap();
     let err = api_error(
-        api.patch("ok", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": -5}})))
+        api.create(&PostParams::default(), &widget("bad", -1))
             .await
             .unwrap_err(),
     );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert!(
+        err.message.contains("spec.size: Invalid value: -1"),
+        "{}",
+        err.message
+    );
+    assert!(
+        server
+            .object("test.watchkeeper.dev", "widgets", "default", "bad")
+            .is_none()
+    );
+
+    api.create(&PostParams::default(), &widget("ok", 1))
+        .await
+        .unwrap();
+    let err = api_error(
+        api.patch(
+            "ok",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": -5}})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(err.code, 422);
     let apply = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget", "metadata": {"name": "ok"}, "spec": {"size": -2}});
-    let err = api_error(api.patch("ok", &PatchParams::apply("m").force(), &Patch::Apply(&apply)).await.unwrap_err());
+    let err = api_error(
+        api.patch(
+            "ok",
+            &PatchParams::apply("m").force(),
+            &Patch::Apply(&apply),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(err.code, 422);
     assert_eq!(api.get("ok").await.unwrap().spec.size, 1);
     // Built-in kinds are not validated.
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    cms.create(&PostParams::default(), &cm("free", &[], &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("free", &[], &[]))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -849,7 +1197,10 @@ async fn recorder_publishes_and_aggregates_events() {
     let server = ApiServer::start().await;
     let client = server.client();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let target = cms.create(&PostParams::default(), &cm("subject", &[], &[])).await.unwrap();
+    let target = cms
+        .create(&PostParams::default(), &cm("subject", &[], &[]))
+        .await
+        .unwrap();
     let reference: ObjectReference = target.object_ref(&());
     let recorder = Recorder::new(client.clone(), Reporter::from("test-controller"));
     let event = Event {
@@ -866,7 +1217,10 @@ async fn recorder_publishes_and_aggregates_events() {
     assert_eq!(list.items.len(), 1);
     let ev = &list.items[0];
     assert_eq!(ev.reason.as_deref(), Some("InvalidSpec"));
-    assert_eq!(ev.regarding.as_ref().and_then(|r| r.name.as_deref()), Some("subject"));
+    assert_eq!(
+        ev.regarding.as_ref().and_then(|r| r.name.as_deref()),
+        Some("subject")
+    );
     assert_eq!(ev.series.as_ref().map(|s| s.count), Some(2));
     assert_eq!(server.request_count("create", "events"), 1);
     assert_eq!(server.request_count("patch", "events"), 1);
@@ -887,25 +1241,49 @@ async fn lease_updates_conflict_on_stale_versions() {
     by_a.spec.as_mut().unwrap().lease_transitions = Some(1);
     let mut by_b = created.clone();
     by_b.spec.as_mut().unwrap().holder_identity = Some("b".into());
-    leases.replace("leader", &PostParams::default(), &by_a).await.unwrap();
-    let err = api_error(leases.replace("leader", &PostParams::default(), &by_b).await.unwrap_err());
+    leases
+        .replace("leader", &PostParams::default(), &by_a)
+        .await
+        .unwrap();
+    let err = api_error(
+        leases
+            .replace("leader", &PostParams::default(), &by_b)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(err.code, 409);
-    assert_eq!(leases.get("leader").await.unwrap().spec.unwrap().holder_identity.as_deref(), Some("a"));
+    assert_eq!(
+        leases
+            .get("leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some("a")
+    );
 }
 
 #[tokio::test]
 async fn controller_reconciles_against_the_server() {
     let (server, client) = with_widgets().await;
     let api: Api<Widget> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &widget("c1", 1)).await.unwrap();
+    api.create(&PostParams::default(), &widget("c1", 1))
+        .await
+        .unwrap();
 
     async fn reconcile(w: Arc<Widget>, api: Arc<Api<Widget>>) -> Result<Action, kube::Error> {
         let status = json!({
             "apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
             "status": {"observedGeneration": w.metadata.generation, "phase": format!("size-{}", w.spec.size)}
         });
-        api.patch_status(&w.name_any(), &PatchParams::apply("widget-controller").force(), &Patch::Apply(&status))
-            .await?;
+        api.patch_status(
+            &w.name_any(),
+            &PatchParams::apply("widget-controller").force(),
+            &Patch::Apply(&status),
+        )
+        .await?;
         Ok(Action::await_change())
     }
     fn error_policy(_: Arc<Widget>, _: &kube::Error, _: Arc<Api<Widget>>) -> Action {
@@ -918,34 +1296,62 @@ async fn controller_reconciles_against_the_server() {
 
     let observed = |generation: i64, phase: &'static str| {
         move |w: Option<&Widget>| {
-            w.and_then(|w| w.status.as_ref())
-                .is_some_and(|s| s.observed_generation == Some(generation) && s.phase.as_deref() == Some(phase))
+            w.and_then(|w| w.status.as_ref()).is_some_and(|s| {
+                s.observed_generation == Some(generation) && s.phase.as_deref() == Some(phase)
+            })
         }
     };
-    timeout("first reconcile", await_condition(api.clone(), "c1", observed(1, "size-1")))
-        .await
-        .unwrap();
-    api.patch("c1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 2}})))
-        .await
-        .unwrap();
-    timeout("reconcile of generation 2", await_condition(api.clone(), "c1", observed(2, "size-2")))
-        .await
-        .unwrap();
+    timeout(
+        "first reconcile",
+        await_condition(api.clone(), "c1", observed(1, "size-1")),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "c1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 2}})),
+    )
+    .await
+    .unwrap();
+    timeout(
+        "reconcile of generation 2",
+        await_condition(api.clone(), "c1", observed(2, "size-2")),
+    )
+    .await
+    .unwrap();
 
     // An injected failure of the status write is retried by the controller.
-    server.inject_fault(Fault::new(1, ApiError::internal("injected")).verb("patch").resource("widgets").subresource("status"));
-    api.patch("c1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 3}})))
-        .await
-        .unwrap();
-    timeout("reconcile after a failed status write", await_condition(api.clone(), "c1", observed(3, "size-3")))
-        .await
-        .unwrap();
+    server.inject_fault(
+        Fault::new(1, ApiError::internal("injected"))
+            .verb("patch")
+            .resource("widgets")
+            .subresource("status"),
+    );
+    api.patch(
+        "c1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 3}})),
+    )
+    .await
+    .unwrap();
+    timeout(
+        "reconcile after a failed status write",
+        await_condition(api.clone(), "c1", observed(3, "size-3")),
+    )
+    .await
+    .unwrap();
     let status_patches = server
         .requests()
         .iter()
-        .filter(|r| r.verb == "patch" && r.subresource == "status" && r.field_manager == "widget-controller")
+        .filter(|r| {
+            r.verb == "patch" && r.subresource == "status" && r.field_manager == "widget-controller"
+        })
         .count();
-    assert!(status_patches >= 4, "3 successful status writes and 1 failed: {status_patches}");
+    assert!(
+        status_patches >= 4,
+        "3 successful status writes and 1 failed: {status_patches}"
+    );
     handle.abort();
 }
 
@@ -954,7 +1360,10 @@ async fn faults_and_shutdown() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     server.fail_next(2);
-    assert_eq!(api_error(api.list(&ListParams::default()).await.unwrap_err()).code, 500);
+    assert_eq!(
+        api_error(api.list(&ListParams::default()).await.unwrap_err()).code,
+        500
+    );
     assert_eq!(api_error(api.get("x").await.unwrap_err()).code, 500);
     assert_eq!(api_error(api.get("x").await.unwrap_err()).code, 404);
     assert_eq!(server.request_count("get", "configmaps"), 2);
@@ -965,7 +1374,11 @@ async fn faults_and_shutdown() {
     let url = server.url();
     server.shutdown().await;
     let events: Vec<_> = timeout("watch ends at shutdown", stream.collect::<Vec<_>>()).await;
-    assert!(events.iter().all(|e| !matches!(e, Ok(WatchEvent::Added(_)))));
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, Ok(WatchEvent::Added(_))))
+    );
     let fresh = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
     let api: Api<ConfigMap> = Api::namespaced(fresh, "default");
     assert!(api.get("x").await.is_err());
@@ -987,15 +1400,176 @@ async fn namespaces_are_served_and_cascade() {
     assert!(names.contains(&"default".to_string()));
     let ns: k8s_openapi::api::core::v1::Namespace =
         serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
-    let created = namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
-    let inside = cms.create(&PostParams::default(), &cm("inside", &[], &[])).await.unwrap();
-    namespaces.delete("team", &DeleteParams::default()).await.unwrap();
+    let inside = cms
+        .create(&PostParams::default(), &cm("inside", &[], &[]))
+        .await
+        .unwrap();
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
     timeout(
         "namespace contents deleted",
-        await_condition(cms.clone(), "inside", conditions::is_deleted(&inside.uid().unwrap())),
+        await_condition(
+            cms.clone(),
+            "inside",
+            conditions::is_deleted(&inside.uid().unwrap()),
+        ),
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn unknown_fields_are_pruned_unless_strict() {
+    let server = ApiServer::builder().crd(Widget::crd()).start().await;
+    let api: Api<Widget> = Api::namespaced(server.client(), "default");
+    let body = json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget",
+                      "metadata": {"name": "p", "labels": {"kept": "yes"}},
+                      "spec": {"size": 1, "bogus": true}, "extra": 1});
+    let w = api
+        .patch("p", &PatchParams::apply("m"), &Patch::Apply(&body))
+        .await
+        .unwrap();
+    assert_eq!(w.labels()["kept"], "yes");
+    let raw = server
+        .object("test.watchkeeper.dev", "widgets", "default", "p")
+        .unwrap();
+    assert_eq!(raw["spec"], json!({"size": 1}));
+    assert!(raw.get("extra").is_none());
+
+    // Strict: the validator sees the unknown field and rejects it.
+    let validator: support::apiserver::Validator =
+        Arc::new(|_crd: &CustomResourceDefinition, obj: &Value| {
+            obj["spec"]
+                .as_object()
+                .map(|spec| {
+                    spec.keys()
+                        .filter(|k| !matches!(k.as_str(), "size" | "color"))
+                        .map(|k| format!("spec.{k}: Unsupported value: unknown field"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+    let strict = ApiServer::builder()
+        .crd(Widget::crd())
+        .validator(validator)
+        .strict_field_validation()
+        .start()
+        .await;
+    let api: Api<Widget> = Api::namespaced(strict.client(), "default");
+    let err = api_error(
+        api.patch("p", &PatchParams::apply("m"), &Patch::Apply(&body))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(err.message.contains("spec.bogus"), "{}", err.message);
+    // An explicit fieldValidation=Ignore prunes even there.
+    let mut pp = PatchParams::apply("m");
+    pp.field_validation = Some(kube::api::ValidationDirective::Ignore);
+    api.patch("p", &pp, &Patch::Apply(&body)).await.unwrap();
+    assert_eq!(api.get("p").await.unwrap().spec.size, 1);
+}
+
+#[tokio::test]
+async fn clients_are_told_apart_and_dry_run_changes_nothing() {
+    let server = ApiServer::start().await;
+    let a: Api<ConfigMap> = Api::namespaced(server.client_as("replica-a"), "default");
+    let b: Api<ConfigMap> = Api::namespaced(server.client_as("replica-b"), "default");
+    a.create(&PostParams::default(), &cm("from-a", &[], &[]))
+        .await
+        .unwrap();
+    b.get("from-a").await.unwrap();
+    let by = |who: &str| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.client.as_deref() == Some(who))
+            .map(|r| r.verb.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by("replica-a"), ["create"]);
+    assert_eq!(by("replica-b"), ["get"]);
+
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let would = a.create(&dry, &cm("dry", &[], &[])).await.unwrap();
+    assert_eq!(would.name_any(), "dry");
+    assert_eq!(api_error(a.get("dry").await.unwrap_err()).code, 404);
+}
+
+#[tokio::test]
+async fn delete_collection_and_metadata_watcher() {
+    let server = ApiServer::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    for (name, team) in [("d1", "x"), ("d2", "x"), ("d3", "y")] {
+        api.create(
+            &PostParams::default(),
+            &cm(name, &[("team", team)], &[("big", "data")]),
+        )
+        .await
+        .unwrap();
+    }
+    let meta_api: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(server.client(), "default");
+    let mut meta = Box::pin(watcher(
+        meta_api,
+        watcher::Config::default().labels("team=x"),
+    ));
+    let mut initial = Vec::new();
+    loop {
+        match next_event(&mut meta).await.unwrap() {
+            watcher::Event::Init => {}
+            watcher::Event::InitApply(m) => {
+                let kind = m.types.as_ref().map(|t| t.kind.as_str());
+                assert_eq!(kind, Some("PartialObjectMetadata"));
+                initial.push(m.name_any());
+            }
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(initial, ["d1", "d2"]);
+
+    let deleted = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("team=x"),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = deleted
+        .left()
+        .expect("a list of deleted objects")
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(names, ["d1", "d2"]);
+    let mut gone = Vec::new();
+    while gone.len() < 2 {
+        match next_event(&mut meta).await.unwrap() {
+            watcher::Event::Delete(m) => gone.push(m.name_any()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(gone, ["d1", "d2"]);
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(left, ["d3"]);
 }

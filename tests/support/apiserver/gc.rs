@@ -50,6 +50,7 @@ fn writer<'a>(api_version: &'a str, now: &'a str) -> Writer<'a> {
         api_version,
         now,
         scope: Scope::NoStatus,
+        strict: false,
     }
 }
 

@@ -193,6 +193,11 @@ fn route(inner: &Arc<Inner>, parts: &Parts, body: &Bytes) -> Result<Response, Ap
         field_manager: field_manager.clone(),
         user_agent,
         content_type: header(&parts.headers, "content-type").to_string(),
+        client: parts
+            .headers
+            .get(super::CLIENT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
     });
     if let Some(err) = inner.take_fault(
         verb,
@@ -208,7 +213,7 @@ fn route(inner: &Arc<Inner>, parts: &Parts, body: &Bytes) -> Result<Response, Ap
         st.resource(&key).cloned()
     }
     .map_err(|_| ApiError::no_route(&path))?;
-    if !rt.versions.iter().any(|v| *v == target.version) {
+    if !rt.versions.contains(&target.version) {
         return Err(ApiError::no_route(&path));
     }
     if target.namespace.is_some() && !rt.namespaced {
@@ -310,6 +315,11 @@ impl Ctx<'_> {
             api_version: &self.api_version,
             now: &self.now,
             scope: self.scope(),
+            strict: match self.query.get("fieldValidation").map(String::as_str) {
+                Some("Strict") => true,
+                Some(_) => false,
+                None => self.inner.strict_by_default,
+            },
         }
     }
 

@@ -126,6 +126,11 @@ fn collect(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
     }
 }
 
+fn same_item(item: &Value, text: &str) -> bool {
+    let rendered = item.to_string();
+    rendered == text
+}
+
 /// The value at `path`, if present.
 pub fn value_at<'a>(obj: &'a Value, path: &[Elem]) -> Option<&'a Value> {
     let mut current = obj;
@@ -135,7 +140,7 @@ pub fn value_at<'a>(obj: &'a Value, path: &[Elem]) -> Option<&'a Value> {
             Elem::Item(text) => current
                 .as_array()?
                 .iter()
-                .find(|item| item.to_string() == *text)?,
+                .find(|item| same_item(item, text))?,
         };
     }
     Some(current)
@@ -152,7 +157,7 @@ pub fn remove_at(obj: &mut Value, path: &[Elem]) {
             Elem::Field(k) => current.get_mut(k),
             Elem::Item(text) => current
                 .as_array_mut()
-                .and_then(|items| items.iter_mut().find(|item| item.to_string() == *text)),
+                .and_then(|items| items.iter_mut().find(|item| same_item(item, text))),
         };
         match next {
             Some(n) => current = n,
@@ -167,7 +172,7 @@ pub fn remove_at(obj: &mut Value, path: &[Elem]) {
         }
         Elem::Item(text) => {
             if let Some(items) = current.as_array_mut() {
-                items.retain(|item| item.to_string() != *text);
+                items.retain(|item| !same_item(item, text));
             }
         }
     }
@@ -359,6 +364,9 @@ pub struct Writer<'a> {
     pub now: &'a str,
     /// Part of the object this endpoint may change.
     pub scope: Scope,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are kept (for
+    /// the validator to report) instead of pruned.
+    pub strict: bool,
 }
 
 /// An apply conflict: the other manager and the rendered path.
@@ -426,10 +434,12 @@ pub fn apply(
         .map(|e| &e.fields)
         .collect();
     for gone in old_set.difference(&new_set) {
-        let owned_elsewhere = others
+        let owned_elsewhere = others.iter().any(|set| {
+            set.iter()
+                .any(|p| contends(p, live_value, gone, live_value))
+        }) || new_set
             .iter()
-            .any(|set| set.iter().any(|p| contends(p, live_value, gone, live_value)))
-            || new_set.iter().any(|p| contends(p, &config, gone, live_value));
+            .any(|p| contends(p, &config, gone, live_value));
         if owned_elsewhere {
             continue;
         }

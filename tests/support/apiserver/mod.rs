@@ -106,6 +106,7 @@ pub mod gc;
 pub mod handlers;
 pub mod managed;
 pub mod patch;
+pub mod prune;
 pub mod resources;
 pub mod selectors;
 pub mod store;
@@ -148,7 +149,12 @@ pub struct RequestRecord {
     pub user_agent: String,
     /// `Content-Type` header (patch type).
     pub content_type: String,
+    /// The identity of a client made by [`ApiServer::client_as`], if any.
+    pub client: Option<String>,
 }
+
+/// Header carrying the identity given to [`ApiServer::client_as`].
+pub const CLIENT_HEADER: &str = "x-test-client";
 
 /// An injected failure: the next `remaining` requests that match are answered
 /// with `error` instead of being served.
@@ -209,6 +215,8 @@ pub struct Inner {
     pub bookmark_every: Duration,
     /// host:port, for discovery documents.
     pub address: String,
+    /// Requests without `fieldValidation` behave as `Strict` (no pruning).
+    pub strict_by_default: bool,
 }
 
 impl Inner {
@@ -240,6 +248,7 @@ pub struct ApiServerBuilder {
     history_limit: Option<usize>,
     bookmark_every: Option<Duration>,
     crds: Vec<CustomResourceDefinition>,
+    strict: bool,
 }
 
 impl ApiServerBuilder {
@@ -259,6 +268,16 @@ impl ApiServerBuilder {
     /// Interval between BOOKMARK events on watches that allow them (default 1s).
     pub fn bookmark_interval(mut self, every: Duration) -> Self {
         self.bookmark_every = Some(every);
+        self
+    }
+
+    /// Treats requests without a `fieldValidation` parameter as `Strict`: unknown
+    /// fields of custom resources are not pruned, so the validator sees (and can
+    /// reject) them, as with `kubectl apply --validate=strict`. By default they are
+    /// pruned, as the real API server does for clients such as kube-rs that send
+    /// no `fieldValidation`.
+    pub fn strict_field_validation(mut self) -> Self {
+        self.strict = true;
         self
     }
 
@@ -286,6 +305,7 @@ impl ApiServerBuilder {
                 api_version: "apiextensions.k8s.io/v1",
                 now: &now,
                 scope: Scope::NoStatus,
+                strict: false,
             };
             store
                 .create(store::CRD_KEY, None, body, &writer, false, true)
@@ -298,6 +318,7 @@ impl ApiServerBuilder {
             gc_notify: Notify::new(),
             bookmark_every: self.bookmark_every.unwrap_or(Duration::from_secs(1)),
             address: addr.to_string(),
+            strict_by_default: self.strict,
         });
         let app = axum::Router::new()
             .fallback(handlers::handle)
@@ -374,6 +395,17 @@ impl ApiServer {
     /// A kube `Client` for this server.
     pub fn client(&self) -> kube::Client {
         kube::Client::try_from(self.config()).expect("kube client for the test API server")
+    }
+
+    /// A kube `Client` whose requests are recorded with `client: Some(identity)`,
+    /// to tell apart several controller instances sharing one server.
+    pub fn client_as(&self, identity: &str) -> kube::Client {
+        let mut config = self.config();
+        config.headers.push((
+            axum::http::HeaderName::from_static(CLIENT_HEADER),
+            axum::http::HeaderValue::from_str(identity).expect("identity is a valid header value"),
+        ));
+        kube::Client::try_from(config).expect("kube client for the test API server")
     }
 
     /// Every API request so far.

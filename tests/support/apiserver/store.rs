@@ -196,6 +196,7 @@ impl Store {
                 api_version: "v1",
                 now: &now(),
                 scope: Scope::NoStatus,
+                strict: false,
             };
             let _ = store.create(NAMESPACE_KEY, None, body, &writer, false, true);
         }
@@ -346,6 +347,14 @@ impl Store {
         }
     }
 
+    /// Drops unknown fields of a custom resource unless the write is strict.
+    fn prune(rt: &ResourceType, obj: &mut Value, strict: bool) {
+        if let (Some(crd), false) = (&rt.crd, strict) {
+            super::prune::prune_custom_resource(crd, obj);
+        }
+    }
+
+    /// Runs the validator on a custom resource.
     fn validate(&self, rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         let (Some(crd), Some(validator)) = (&rt.crd, &self.validator) else {
             return Ok(());
@@ -459,6 +468,7 @@ impl Store {
                 self.resources.insert(new_rt.key(), new_rt);
             }
         }
+        Self::prune(&rt, &mut obj, writer.strict);
         if record {
             remove_meta(&mut obj, "managedFields");
             managed::record_update(None, &mut obj, writer);
@@ -553,6 +563,7 @@ impl Store {
         new["apiVersion"] = json!(writer.api_version);
         new["kind"] = json!(rt.kind);
         remove_meta(&mut new, "resourceVersion");
+        Self::prune(&rt, &mut new, writer.strict);
         if record {
             managed::record_update(Some(old), &mut new, writer);
         } else {

@@ -231,10 +231,7 @@ impl StreamState {
             far
         };
         tokio::select! {
-            msg = self.rx.recv() => match msg {
-                Some(WatchMsg::Line(l)) => Some(l),
-                None => None,
-            },
+            msg = self.rx.recv() => msg.map(|WatchMsg::Line(l)| l),
             _ = tokio::time::sleep_until(deadline) => None,
             _ = tokio::time::sleep_until(bookmark_at) => {
                 self.next_bookmark = Instant::now() + self.bookmark_every.unwrap_or_default();
