@@ -275,19 +275,39 @@ impl Checker {
             )];
         };
         let mut errors = schema::validate_against_crd(crd, value);
-        let semantic = api::validate_value(kind, value).unwrap_or_default();
         if errors.is_empty() {
-            errors = semantic;
-        } else {
-            // With schema errors, a failed deserialization (path "") only restates them, and a
-            // semantic error on a field the schema already flagged is the same problem twice.
-            let flagged: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
-            errors.extend(
-                semantic
-                    .into_iter()
-                    .filter(|error| !error.path.is_empty() && !flagged.contains(&error.path)),
-            );
+            return api::validate_value(kind, value).unwrap_or_default();
         }
+        // Run the semantic rules on the manifest without the fields the schema rejected, so a
+        // bad cron expression is still reported next to an unknown field. Errors on or under a
+        // field the schema already flagged, and a failed deserialization (path ""), would only
+        // restate schema errors.
+        // When what is left still does not deserialize (a required field was missing), cut one
+        // level higher, a few times, before giving up on semantic errors.
+        let mut cuts: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+        let mut semantic = Vec::new();
+        for _ in 0..6 {
+            let mut pruned = value.clone();
+            for cut in &cuts {
+                remove_path(&mut pruned, cut);
+            }
+            let found = api::validate_value(kind, &pruned).unwrap_or_default();
+            if !found.iter().any(|e| e.path.is_empty()) {
+                semantic = found;
+                break;
+            }
+            cuts = cuts
+                .iter()
+                .map(|cut| parent_field(cut).to_string())
+                .collect();
+        }
+        let flagged: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+        errors.extend(semantic.into_iter().filter(|error| {
+            !error.path.is_empty()
+                && !flagged
+                    .iter()
+                    .any(|f| schema::is_within(&error.path, f) || schema::is_within(f, &error.path))
+        }));
         errors
     }
 
@@ -311,4 +331,113 @@ pub fn check_str(label: &str, text: &str, options: Options) -> Report {
     let mut checker = Checker::new(options);
     checker.check_text(label, text);
     checker.finish()
+}
+
+/// The closest ancestor of `path` that is an object field below `spec` (never `spec` itself or
+/// a list item), or `path` when there is none.
+fn parent_field(path: &str) -> &str {
+    let mut current = path;
+    while let Some(parent) = yaml::parent_path(current) {
+        if !parent.contains('.') {
+            return current;
+        }
+        if !parent.ends_with(']') {
+            return parent;
+        }
+        current = parent;
+    }
+    path
+}
+
+/// Removes the object field at a dotted `path` (`spec.checks.bogus`) from `value`, if present.
+/// List items are left in place (removing one would shift the indices of later errors).
+fn remove_path(value: &mut Value, path: &str) {
+    let Some((parent, field)) = path.rsplit_once('.') else {
+        if let Value::Object(map) = value {
+            map.remove(path);
+        }
+        return;
+    };
+    if field.ends_with(']') {
+        return;
+    }
+    let mut node = value;
+    for segment in parent.split('.') {
+        let (name, indices) = match segment.find('[') {
+            Some(at) => (&segment[..at], &segment[at..]),
+            None => (segment, ""),
+        };
+        let Some(next) = node.get_mut(name) else {
+            return;
+        };
+        node = next;
+        for index in indices
+            .split(']')
+            .filter_map(|part| part.strip_prefix('['))
+            .filter_map(|i| i.parse::<usize>().ok())
+        {
+            let Some(next) = node.get_mut(index) else {
+                return;
+            };
+            node = next;
+        }
+    }
+    if let Value::Object(map) = node {
+        map.remove(field);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn remove_path_removes_nested_fields_only() {
+        let mut value = json!({ "spec": { "steps": [{ "a": 1, "b": 2 }], "c": 3 }, "d": 4 });
+        remove_path(&mut value, "spec.steps[0].a");
+        remove_path(&mut value, "spec.c");
+        remove_path(&mut value, "d");
+        remove_path(&mut value, "spec.steps[0]");
+        remove_path(&mut value, "spec.missing.x");
+        assert_eq!(value, json!({ "spec": { "steps": [{ "b": 2 }] } }));
+    }
+
+    #[test]
+    fn parent_fields_skip_list_items_and_stop_below_spec() {
+        assert_eq!(parent_field("spec.a.b"), "spec.a");
+        assert_eq!(parent_field("spec.a[0].b"), "spec.a");
+        assert_eq!(parent_field("spec.a"), "spec.a");
+        assert_eq!(parent_field("spec"), "spec");
+    }
+
+    #[test]
+    fn semantic_errors_are_reported_next_to_schema_errors() {
+        let text = "\
+apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata:
+  name: both
+spec:
+  schedule: \"0 25 * * *\"
+  timeZone: Europe/Berlin
+  surprise: true
+  monitoring:
+    alerting:
+      channels:
+        - name: slack
+          slack:
+            webhookUrl: https://hooks.example.com/inlined
+";
+        let report = check_str("t.yaml", text, Options::default());
+        let paths: Vec<&str> = report.errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"spec.surprise"), "{paths:?}");
+        assert!(paths.contains(&"spec.schedule"), "{paths:?}");
+        assert!(
+            paths.contains(&"spec.monitoring.alerting.channels[0].slack.webhookUrl"),
+            "{paths:?}"
+        );
+        let surprise = report.errors.iter().find(|e| e.path == "spec.surprise");
+        assert_eq!(surprise.map(|e| e.line), Some(8));
+    }
 }

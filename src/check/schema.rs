@@ -211,7 +211,7 @@ fn cel_errors(
 }
 
 /// Whether `path` is `ancestor` or lies below it (`spec.a[1].b` is within `spec.a`).
-fn is_within(path: &str, ancestor: &str) -> bool {
+pub fn is_within(path: &str, ancestor: &str) -> bool {
     ancestor.is_empty()
         || path == ancestor
         || path
