@@ -30,7 +30,8 @@ pub use rrule::RecurrenceRule;
 pub use window::{Window, WindowSchedule};
 
 use chrono::{
-    DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, TimeZone, Timelike as _, Utc,
+    DateTime, Duration as ChronoDuration, LocalResult, NaiveDateTime, Offset as _, TimeDelta,
+    TimeZone, Timelike as _, Utc,
 };
 use chrono_tz::Tz;
 
@@ -94,6 +95,24 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
                     .map(|t| t.with_timezone(&Utc))
             })
         }
+    }
+}
+
+/// How far local wall-clock order can disagree with instant order near `t`: a minute when the
+/// zone's UTC offset is the same at every sample 6 hours apart within 30 hours of `t` (the usual
+/// case, letting searches start right at `t`), otherwise 26 hours, more than the largest shift
+/// in the tz database (Pacific/Apia, 24 hours in 2011).
+pub(crate) fn local_slack(tz: Tz, t: DateTime<Utc>) -> TimeDelta {
+    let offset = |u: DateTime<Utc>| tz.offset_from_utc_datetime(&u.naive_utc()).fix();
+    let here = offset(t);
+    let steady = (-5..=5).all(|k| {
+        t.checked_add_signed(TimeDelta::hours(6 * k))
+            .is_some_and(|u| offset(u) == here)
+    });
+    if steady {
+        TimeDelta::minutes(1)
+    } else {
+        TimeDelta::hours(26)
     }
 }
 

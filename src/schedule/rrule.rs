@@ -10,7 +10,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-use super::{ScheduleError, resolve_local};
+use super::{ScheduleError, local_slack, resolve_local};
 
 /// How far searches look for the next or previous occurrence.
 const HORIZON_DAYS: u64 = 10 * 366;
@@ -485,9 +485,10 @@ impl RecurrenceRule {
             Some(Until::Local(until)) => Some(until),
             Some(Until::Instant(until)) => Some(until.with_timezone(&self.tz).naive_local()),
         };
-        let start = until_local
-            .map_or(local, |until| until.min(local))
-            .checked_add_days(Days::new(2))?;
+        let start = match until_local {
+            Some(until) if until < local => until.checked_add_signed(TimeDelta::hours(26))?,
+            _ => local.checked_add_signed(self.slack(before))?,
+        };
         let period = self.align_down(self.period_of(start));
         let mut found = None;
         self.walk_backward(period, horizon, |local_time| {
@@ -514,9 +515,9 @@ impl RecurrenceRule {
         let first_period = if self.count.is_some() {
             0
         } else {
-            // Two days of slack: a local time in a gap maps forward, so an occurrence that is
-            // after `after` can lie in an earlier local period.
-            let early = local.checked_sub_days(Days::new(2))?;
+            // Around a daylight saving change an occurrence after `after` can have an earlier
+            // local time than `after` (an hour repeated, an offset jump), so start early.
+            let early = local.checked_sub_signed(self.slack(after))?;
             self.align_down(self.period_of(early))
         };
         let mut remaining = self.count.unwrap_or(u32::MAX);
@@ -542,6 +543,17 @@ impl RecurrenceRule {
             ControlFlow::Continue(())
         });
         found
+    }
+
+    /// How far before (or after) the local time of `t` a search must start. Two days for daily
+    /// and coarser rules, where that costs a period or two; for hourly and minutely rules the
+    /// zone's offsets are checked so that the usual case starts at `t`.
+    fn slack(&self, t: DateTime<Utc>) -> TimeDelta {
+        if self.freq >= Freq::Daily {
+            TimeDelta::days(2)
+        } else {
+            local_slack(self.tz, t)
+        }
     }
 
     fn beyond_until(&self, local_time: NaiveDateTime, instant: DateTime<Utc>) -> bool {

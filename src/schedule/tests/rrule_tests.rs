@@ -293,3 +293,53 @@ fn ended_minutely_rule_looks_back_from_until() {
     assert_eq!(r.next_after(utc(2026, 1, 1, 0, 0)), None);
     assert_eq!(r.upcoming(utc(2019, 1, 1, 0, 0), 100).len(), 13);
 }
+
+#[test]
+fn hourly_and_minutely_rules_across_dst_in_new_york() {
+    let hourly = rule("FREQ=HOURLY", local(2026, 1, 1, 0, 0), New_York);
+    // Fall back: 01:00 EDT (05:00Z) fires, the repeated 01:00 EST (06:00Z) does not.
+    let fall = vec![
+        utc(2026, 11, 1, 4, 0),
+        utc(2026, 11, 1, 5, 0),
+        utc(2026, 11, 1, 7, 0),
+        utc(2026, 11, 1, 8, 0),
+    ];
+    // Spring forward: 02:00 does not exist and fires at 03:00 EDT, the same instant as 03:00.
+    let spring = vec![
+        utc(2026, 3, 8, 5, 0),
+        utc(2026, 3, 8, 6, 0),
+        utc(2026, 3, 8, 7, 0),
+        utc(2026, 3, 8, 8, 0),
+    ];
+    for expected in [fall, spring] {
+        assert_eq!(
+            instants(&hourly, expected[0] - chrono::TimeDelta::seconds(1), 4),
+            expected
+        );
+        for pair in expected.windows(2) {
+            assert_eq!(hourly.next_after(pair[0]), Some(pair[1]));
+            assert_eq!(hourly.previous_before(pair[1]), Some(pair[0]));
+        }
+    }
+    let minutely = rule(
+        "FREQ=MINUTELY;INTERVAL=20",
+        local(2026, 1, 1, 0, 0),
+        New_York,
+    );
+    // 01:00, 01:20, 01:40 EDT; then 02:00 EST (the repeated 01:xx are skipped).
+    let expected = vec![
+        utc(2026, 11, 1, 5, 0),
+        utc(2026, 11, 1, 5, 20),
+        utc(2026, 11, 1, 5, 40),
+        utc(2026, 11, 1, 7, 0),
+    ];
+    assert_eq!(instants(&minutely, utc(2026, 11, 1, 4, 50), 4), expected);
+    assert_eq!(
+        minutely.next_after(utc(2026, 11, 1, 6, 30)),
+        Some(utc(2026, 11, 1, 7, 0))
+    );
+    assert_eq!(
+        minutely.previous_before(utc(2026, 11, 1, 6, 59)),
+        Some(utc(2026, 11, 1, 5, 40))
+    );
+}

@@ -158,7 +158,21 @@ fn window_cost() {
         cron: CronSchedule::parse("0 2 * * 2", New_York).unwrap(),
         duration: Duration::from_secs(4 * 3600),
     };
-    for (name, s) in [("rrule", &s), ("cron", &cron)] {
+    let minutely = WindowSchedule::Recurring {
+        rule: RecurrenceRule::parse(
+            "FREQ=MINUTELY;INTERVAL=30;BYHOUR=1,2,3",
+            local(2015, 1, 1, 0, 0),
+            New_York,
+            &[],
+        )
+        .unwrap(),
+        duration: Duration::from_secs(600),
+    };
+    for (name, s) in [
+        ("rrule", &s),
+        ("cron", &cron),
+        ("minutely rrule", &minutely),
+    ] {
         let started = std::time::Instant::now();
         let mut open = 0;
         for i in 0..10_000i64 {
