@@ -138,7 +138,7 @@ pub struct CronWindow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "timestamp(self.end) > timestamp(self.start)",
+    "rule": "self.end > self.start",
     "message": "end must be after start"
 }]))]
 pub struct OneOffWindow {
