@@ -13,7 +13,18 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::schedule::{CronSchedule, parse_time_zone};
+use crate::api::{
+    BackupPolicy, FailoverPlan, MaintenanceWindow,
+    common::{LabelSelector, parse_local_date_time},
+    failover_plan::Drills,
+    maintenance_window::WindowScheduleSpec,
+};
+use crate::backup::retention::{self, BackupRecord, KeepReason, RetentionPolicy};
+use crate::schedule::{CronSchedule, RecurrenceRule, WindowSchedule, parse_time_zone};
+
+/// Days of daily backups in the retention preview's sample history: long enough for yearly
+/// rules to show.
+const SAMPLE_DAYS: u32 = 400;
 
 /// What a resource means, section by section; empty sections are left out.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -265,7 +276,24 @@ pub fn preview(kind: &str, value: &Value, options: PreviewOptions) -> Option<Pre
                 );
             }
         }
+        "FailoverPlan" => match plan_preview(value, options) {
+            Ok((plan, notes)) => {
+                preview.notes.extend(notes);
+                preview.plan = Some(plan);
+            }
+            Err(note) => preview.notes.push(note),
+        },
+        "MaintenanceWindow" => match windows_preview(value, options) {
+            Ok(windows) => preview.windows = Some(windows),
+            Err(note) => preview.notes.push(note),
+        },
         _ => {}
+    }
+    if kind == "BackupPolicy" {
+        match retention_preview(value, options.now) {
+            Ok(retention) => preview.retention = Some(retention),
+            Err(note) => preview.notes.push(note),
+        }
     }
     (!preview.is_empty()).then_some(preview)
 }
@@ -313,6 +341,416 @@ fn cron_preview(
     })
 }
 
+/// The engine's window schedule for a MaintenanceWindow's `spec.schedule` (validation already
+/// passed, so errors here are reported as notes only).
+fn window_schedule(spec: &WindowScheduleSpec, tz: Tz) -> Result<WindowSchedule, String> {
+    if let Some(rrule) = &spec.rrule {
+        let start = parse_local_date_time(&rrule.start)?;
+        let exdates = rrule
+            .exdates
+            .iter()
+            .map(|d| parse_local_date_time(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rule =
+            RecurrenceRule::parse(&rrule.rule, start, tz, &exdates).map_err(|e| e.to_string())?;
+        let duration = rrule.duration.parse().map_err(|e| e.to_string())?;
+        return Ok(WindowSchedule::Recurring { rule, duration });
+    }
+    if let Some(cron) = &spec.cron {
+        let schedule = CronSchedule::parse(&cron.expression, tz).map_err(|e| e.to_string())?;
+        let duration = cron.duration.parse().map_err(|e| e.to_string())?;
+        return Ok(WindowSchedule::Cron {
+            cron: schedule,
+            duration,
+        });
+    }
+    if let Some(one_off) = &spec.one_off {
+        let parse = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| format!("{text:?}: {e}"))
+        };
+        return WindowSchedule::one_off(parse(&one_off.start)?, parse(&one_off.end)?)
+            .map_err(|e| e.to_string());
+    }
+    Err("no schedule form is set".into())
+}
+
+fn windows_preview(value: &Value, options: PreviewOptions) -> Result<WindowsPreview, String> {
+    let window: MaintenanceWindow = serde_json::from_value(value.clone())
+        .map_err(|e| format!("cannot read the window: {e}"))?;
+    let spec = &window.spec;
+    let tz = parse_time_zone(&spec.time_zone).map_err(|e| format!("spec.timeZone: {e}"))?;
+    let schedule =
+        window_schedule(&spec.schedule, tz).map_err(|e| format!("spec.schedule: {e}"))?;
+    let next = schedule
+        .next_windows(options.now, options.count)
+        .iter()
+        .map(|w| WindowPreview {
+            start: stamp(&w.start.with_timezone(&tz)),
+            end: stamp(&w.end.with_timezone(&tz)),
+        })
+        .collect();
+    let scope = match &spec.selector {
+        Some(selector) => format!("resources matching {}", describe_selector(selector)),
+        None => "every watchkeeper resource in the namespace".to_string(),
+    };
+    let effects = &spec.effects;
+    let mut affects = Vec::new();
+    let mut kind_line = |kind: &str, what: Vec<&str>| {
+        if !what.is_empty() {
+            affects.push(format!("{kind} ({scope}): {}", what.join(", ")));
+        }
+    };
+    kind_line(
+        "HealthMonitor",
+        [
+            (effects.suppress_alerts, "alerts suppressed"),
+            (
+                effects.exclude_from_statistics,
+                "excluded from uptime statistics",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(on, what)| on.then_some(what))
+        .collect(),
+    );
+    kind_line(
+        "CronJobSpec",
+        [(effects.suspend_cron_jobs, "suspended")]
+            .into_iter()
+            .filter_map(|(on, what)| on.then_some(what))
+            .collect(),
+    );
+    kind_line(
+        "BackupPolicy",
+        [
+            (effects.pause_backups, "scheduled backups paused"),
+            (effects.backup_before_open, "backup taken before opening"),
+        ]
+        .into_iter()
+        .filter_map(|(on, what)| on.then_some(what))
+        .collect(),
+    );
+    kind_line(
+        "FailoverPlan",
+        [(effects.block_failover, "automatic failover blocked")]
+            .into_iter()
+            .filter_map(|(on, what)| on.then_some(what))
+            .collect(),
+    );
+    for set in &effects.config_map_set {
+        affects.push(format!(
+            "ConfigMap {}: key {} set to {:?} while open, then restored",
+            set.config_map_key_ref.name, set.config_map_key_ref.key, set.value
+        ));
+    }
+    for scale in &effects.scale {
+        affects.push(format!(
+            "{:?} {}: scaled to {} replica(s) while open, then restored",
+            scale.workload_ref.kind, scale.workload_ref.name, scale.replicas
+        ));
+    }
+    if affects.is_empty() {
+        affects.push("nothing (no effects set)".into());
+    }
+    Ok(WindowsPreview {
+        time_zone: spec.time_zone.clone(),
+        next,
+        affects,
+    })
+}
+
+/// The failover plan in order, with notes for drill schedules that cannot be previewed.
+fn plan_preview(
+    value: &Value,
+    options: PreviewOptions,
+) -> Result<(PlanPreview, Vec<String>), String> {
+    let plan: FailoverPlan =
+        serde_json::from_value(value.clone()).map_err(|e| format!("cannot read the plan: {e}"))?;
+    // Work on the defaulted spec as JSON so every action reads the same way.
+    let spec = serde_json::to_value(&plan.spec).map_err(|e| e.to_string())?;
+    let region = |field: &str| {
+        let name = spec
+            .pointer(&format!("/{field}/name"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        match spec
+            .pointer(&format!("/{field}/healthMonitorRef/name"))
+            .and_then(Value::as_str)
+        {
+            Some(monitor) => format!("{name} (HealthMonitor {monitor})"),
+            None => name.to_string(),
+        }
+    };
+    let mut summary = format!("{} → {}", region("primary"), region("secondary"));
+    if let Some(mode) = spec.pointer("/trigger/mode").and_then(Value::as_str) {
+        let _ = write!(summary, "; trigger {}", mode.to_lowercase());
+        if let Some(after) = spec.pointer("/trigger/after").and_then(Value::as_str) {
+            let _ = write!(summary, " after {after} down");
+        }
+    }
+    if let Some(rto) = spec.pointer("/objectives/rto").and_then(Value::as_str) {
+        let _ = write!(summary, "; RTO {rto}");
+    }
+    let steps_at = |pointer: &str| -> Vec<StepPreview> {
+        spec.pointer(pointer)
+            .and_then(Value::as_array)
+            .map(|steps| steps.iter().map(step_preview).collect())
+            .unwrap_or_default()
+    };
+    let mut notes = Vec::new();
+    let mut drills = Vec::new();
+    if let Some(drill) = plan.spec.drills.as_ref() {
+        match drill_preview(drill, options) {
+            Ok(schedule) => drills.push(schedule),
+            Err(note) => notes.push(format!("spec.drills.schedule: {note}")),
+        }
+    }
+    Ok((
+        PlanPreview {
+            summary,
+            steps: steps_at("/steps"),
+            failback: steps_at("/failback/steps"),
+            drills,
+        },
+        notes,
+    ))
+}
+
+/// Next drills, from a cron expression or an RRULE.
+fn drill_preview(drill: &Drills, options: PreviewOptions) -> Result<SchedulePreview, String> {
+    let zone = drill.time_zone.as_str();
+    let tz = parse_time_zone(zone).map_err(|e| e.to_string())?;
+    if let Some(cron) = &drill.schedule.cron {
+        return cron_preview("spec.drills.schedule.cron", cron, zone, options);
+    }
+    let Some(rrule) = &drill.schedule.rrule else {
+        return Err("no drill schedule form is set".into());
+    };
+    let start = parse_local_date_time(&rrule.start)?;
+    let exdates = rrule
+        .exdates
+        .iter()
+        .map(|d| parse_local_date_time(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rule =
+        RecurrenceRule::parse(&rrule.rule, start, tz, &exdates).map_err(|e| e.to_string())?;
+    Ok(SchedulePreview {
+        field: "spec.drills.schedule.rrule".into(),
+        expression: rrule.rule.clone(),
+        time_zone: zone.to_string(),
+        next: rule
+            .upcoming(options.now, options.count)
+            .iter()
+            .map(stamp)
+            .collect(),
+    })
+}
+
+/// One step: its name, a few words on its action, timeout and retries.
+fn step_preview(step: &Value) -> StepPreview {
+    let field = |pointer: &str| step.pointer(pointer).and_then(Value::as_str);
+    let object = |pointer: &str| {
+        let kind = field(&format!("{pointer}/kind")).unwrap_or("object");
+        let name = field(&format!("{pointer}/name")).unwrap_or("?");
+        format!("{kind}/{name}")
+    };
+    let http = |pointer: &str| {
+        format!(
+            "{} {}",
+            field(&format!("{pointer}/method")).unwrap_or("POST"),
+            field(&format!("{pointer}/url")).unwrap_or("?")
+        )
+    };
+    let mut actions = Vec::new();
+    if step.get("fence").is_some() {
+        actions.push(if step.pointer("/fence/scaleToZero").is_some() {
+            format!("fence: scale {} to 0", object("/fence/scaleToZero"))
+        } else if step.pointer("/fence/configMapSet").is_some() {
+            format!(
+                "fence: set ConfigMap {} key {} to {:?}",
+                field("/fence/configMapSet/configMapKeyRef/name").unwrap_or("?"),
+                field("/fence/configMapSet/configMapKeyRef/key").unwrap_or("?"),
+                field("/fence/configMapSet/value").unwrap_or("")
+            )
+        } else {
+            format!("fence: {}", http("/fence/webhook"))
+        });
+    }
+    if step.get("restoreBackup").is_some() {
+        let which = field("/restoreBackup/backupId")
+            .map_or("newest verified backup".to_string(), |id| {
+                format!("backup {id}")
+            });
+        actions.push(format!(
+            "restore {which} of BackupPolicy {}",
+            field("/restoreBackup/backupPolicyRef/name").unwrap_or("?")
+        ));
+    }
+    if let Some(statements) = step.pointer("/sql/statements").and_then(Value::as_array) {
+        let first = statements.first().and_then(Value::as_str).unwrap_or("");
+        let mut text = format!("SQL {first:?}");
+        if statements.len() > 1 {
+            let _ = write!(text, " and {} more", statements.len() - 1);
+        }
+        if let Some(expect) = field("/sql/expect") {
+            let _ = write!(text, ", expect {expect:?}");
+        }
+        actions.push(text);
+    }
+    if step.get("kubernetesScale").is_some() {
+        actions.push(format!(
+            "scale {} to {}",
+            object("/kubernetesScale/workloadRef"),
+            step.pointer("/kubernetesScale/replicas")
+                .unwrap_or(&Value::Null)
+        ));
+    }
+    if step.get("kubernetesPatch").is_some() {
+        actions.push(format!("merge-patch {}", object("/kubernetesPatch/target")));
+    }
+    if step.get("dnsSwitch").is_some() {
+        actions.push(
+            if let Some(name) = field("/dnsSwitch/cloudflare/recordName") {
+                format!(
+                    "point DNS {name} at {}",
+                    field("/dnsSwitch/cloudflare/content").unwrap_or("?")
+                )
+            } else if step.pointer("/dnsSwitch/webhook").is_some() {
+                format!("switch DNS: {}", http("/dnsSwitch/webhook"))
+            } else {
+                "switch DNS".to_string()
+            },
+        );
+    }
+    if step.get("http").is_some() {
+        actions.push(http("/http"));
+    }
+    if step.get("verify").is_some() {
+        let monitor = field("/verify/healthMonitorRef/name").unwrap_or("the secondary's monitor");
+        actions.push(format!("wait until HealthMonitor {monitor} is healthy"));
+    }
+    if step.get("notify").is_some() {
+        actions.push("notify the plan's alert channels".to_string());
+    }
+    if actions.is_empty() {
+        actions.push("no action".to_string());
+    }
+    StepPreview {
+        name: field("/name").unwrap_or("?").to_string(),
+        action: actions.join("; "),
+        timeout: field("/timeout").map(str::to_string),
+        retries: step.get("retries").and_then(Value::as_u64),
+    }
+}
+
+/// `app=api, tier in (db)` style text of a label selector.
+fn describe_selector(selector: &LabelSelector) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for expression in selector.match_expressions.iter().flatten() {
+        let values = expression.values.as_deref().unwrap_or_default().join(", ");
+        parts.push(format!(
+            "{} {} ({values})",
+            expression.key, expression.operator
+        ));
+    }
+    if parts.is_empty() {
+        "any labels".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn retention_preview(value: &Value, now: DateTime<Utc>) -> Result<RetentionPreview, String> {
+    let policy: BackupPolicy = serde_json::from_value(value.clone())
+        .map_err(|e| format!("cannot read the policy: {e}"))?;
+    let spec = &policy.spec;
+    let tz = parse_time_zone(&spec.time_zone).map_err(|e| format!("spec.timeZone: {e}"))?;
+    let retention = &spec.retention;
+    let rules = RetentionPolicy {
+        keep_last: retention.keep_last,
+        daily: retention.daily,
+        weekly: retention.weekly,
+        monthly: retention.monthly,
+        yearly: retention.yearly,
+        min_age: match &retention.min_age {
+            Some(age) => age
+                .parse()
+                .map_err(|e| format!("spec.retention.minAge: {e}"))?,
+            None => std::time::Duration::ZERO,
+        },
+    };
+    Ok(retention_for(&rules, tz, &spec.schedule, now))
+}
+
+/// Runs the retention engine over a sample history of daily backups taken at the hour
+/// `schedule` fires next (in UTC).
+fn retention_for(
+    rules: &RetentionPolicy,
+    tz: Tz,
+    schedule: &str,
+    now: DateTime<Utc>,
+) -> RetentionPreview {
+    let hour = CronSchedule::parse(schedule, tz)
+        .ok()
+        .and_then(|cron| cron.next_after(now))
+        .map_or(0, |t| chrono::Timelike::hour(&t));
+    let history = retention::sample_daily_history(now, SAMPLE_DAYS, hour);
+    let decision = retention::plan(rules, tz, &history, now);
+    let local_date = |id: &str| {
+        history
+            .iter()
+            .find(|b: &&BackupRecord| b.id == id)
+            .map(|b| {
+                b.completed_at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .unwrap_or_else(|| id.to_string())
+    };
+    let reasons = [
+        KeepReason::Newest,
+        KeepReason::NewestSuccessful,
+        KeepReason::Last,
+        KeepReason::Daily,
+        KeepReason::Weekly,
+        KeepReason::Monthly,
+        KeepReason::Yearly,
+        KeepReason::TooYoung,
+    ];
+    let kept = reasons
+        .iter()
+        .filter_map(|reason| {
+            let dates: Vec<String> = decision
+                .keep
+                .iter()
+                .filter(|(_, why)| why.contains(reason))
+                .map(|(id, _)| local_date(id))
+                .collect();
+            (!dates.is_empty()).then(|| KeptGroup {
+                reason: reason.to_string(),
+                dates,
+            })
+        })
+        .collect();
+    RetentionPreview {
+        sample: format!(
+            "{SAMPLE_DAYS} daily backups at {hour:02}:00 UTC up to {}",
+            now.format("%Y-%m-%d")
+        ),
+        kept,
+        kept_count: decision.keep.len(),
+        deleted_count: decision.delete.len(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +794,49 @@ mod tests {
         let fields: Vec<&str> = preview.schedules.iter().map(|s| s.field.as_str()).collect();
         assert_eq!(fields, ["spec.schedule", "spec.verification.schedule"]);
         assert_eq!(preview.schedules[1].next[0], "2026-06-21T05:00:00-04:00");
+    }
+
+    #[test]
+    fn retention_keeps_seven_daily_four_weekly_three_monthly() {
+        let rules = RetentionPolicy {
+            keep_last: 0,
+            daily: 7,
+            weekly: 4,
+            monthly: 3,
+            yearly: 0,
+            min_age: std::time::Duration::ZERO,
+        };
+        let tz = parse_time_zone("UTC").unwrap_or(Tz::UTC);
+        let now = at("2026-06-15T12:00:00Z").now;
+        let preview = retention_for(&rules, tz, "0 2 * * *", now);
+        assert_eq!(
+            preview.kept_count + preview.deleted_count,
+            SAMPLE_DAYS as usize
+        );
+        let group = |reason: &str| {
+            preview
+                .kept
+                .iter()
+                .find(|g| g.reason == reason)
+                .map(|g| g.dates.clone())
+                .unwrap_or_default()
+        };
+        let daily = group("daily");
+        assert_eq!(daily.len(), 7);
+        assert_eq!(daily[0], "2026-06-15");
+        assert_eq!(daily[6], "2026-06-09");
+        assert_eq!(group("weekly").len(), 4);
+        assert_eq!(group("monthly"), ["2026-06-15", "2026-05-31", "2026-04-30"]);
+        // Distinct backups: June 9-15 (daily; Monday the 15th and Sunday the 14th also
+        // weekly), Sundays June 7 and May 31 (weekly; May 31 also monthly), April 30 (monthly).
+        assert_eq!(preview.kept_count, 7 + 2 + 1);
+        assert!(preview.sample.contains("at 02:00 UTC"));
+        let text = Preview {
+            retention: Some(preview),
+            ..Preview::default()
+        }
+        .to_text();
+        assert!(text.contains("daily (7): 2026-06-15, 2026-06-14"), "{text}");
     }
 
     #[test]
