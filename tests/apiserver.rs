@@ -1573,3 +1573,104 @@ async fn delete_collection_and_metadata_watcher() {
         .collect();
     assert_eq!(left, ["d3"]);
 }
+
+/// Every `*.yaml` file under `dir`, sorted.
+fn yaml_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn repository_crds_and_examples_are_accepted() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let validator: support::apiserver::Validator = Arc::new(|crd, obj| {
+        watchkeeper::check::schema::validate_against_crd(crd, obj)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    });
+    let server = ApiServer::builder()
+        .validator(validator)
+        .strict_field_validation()
+        .start()
+        .await;
+    let client = server.client();
+
+    // The CRDs of crds/ are created through the API, as `kubectl apply -f crds/` does.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd_files = yaml_files(&root.join("crds"));
+    assert_eq!(crd_files.len(), 5, "one CRD file per kind");
+    for file in &crd_files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
+        let name = crd.name_any();
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        timeout(
+            "CRD established",
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap();
+    }
+
+    // Every watchkeeper document of the examples is created and accepted.
+    let discovery = kube::Discovery::new(client.clone()).run().await.unwrap();
+    let mut created = 0;
+    let mut failures = Vec::new();
+    for (index, file) in yaml_files(&root.join("manifests/examples"))
+        .iter()
+        .enumerate()
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        let namespace = format!("example-{index}");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document).unwrap();
+            let Some(api_version) = value["apiVersion"].as_str() else {
+                continue;
+            };
+            if !api_version.starts_with("watchkeeper.dev/") {
+                continue;
+            }
+            let (group, version) = api_version.split_once('/').unwrap();
+            let kind = value["kind"].as_str().unwrap_or_default();
+            let (resource, _) = discovery
+                .resolve_gvk(&GroupVersionKind::gvk(group, version, kind))
+                .unwrap_or_else(|| panic!("{kind} is served"));
+            let api: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, &resource);
+            let object: kube::api::DynamicObject = serde_json::from_value(value.clone()).unwrap();
+            match api.create(&PostParams::default(), &object).await {
+                Ok(_) => created += 1,
+                Err(e) => failures.push(format!(
+                    "{}: {kind}/{}: {}",
+                    file.display(),
+                    object.name_any(),
+                    match e {
+                        kube::Error::Api(status) => status.message,
+                        other => other.to_string(),
+                    }
+                )),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "rejected examples:\n{}",
+        failures.join("\n")
+    );
+    assert!(created >= 2, "the examples hold watchkeeper resources");
+}

@@ -23,7 +23,7 @@
 //!   marks it `Established`; deleting it removes the resource and its objects.
 //!   All served versions of a CRD share one stored object (no conversion; the
 //!   apiVersion is rewritten to the one requested). Objects are stored as
-//!   `serde_json::Value`; there is no defaulting and no schema pruning.
+//!   `serde_json::Value`.
 //!   Status subresources: Service, Pod, Namespace, Deployment, ReplicaSet,
 //!   StatefulSet, CronJob, Job, CustomResourceDefinition, and CRDs that declare it.
 //!   Namespaces `default`, `kube-system`, `kube-public`, `kube-node-lease` exist;
@@ -76,17 +76,26 @@
 //!   preconditions (uid, resourceVersion); deletecollection with selectors.
 //!   A background garbage collector deletes objects all of whose ownerReferences
 //!   name owners (by uid) that no longer exist.
-//! - **validation**: [`ApiServerBuilder::validator`] is called with the CRD and the
-//!   full object on every create/update/patch/apply of a custom resource (main and
-//!   status); errors are a 422 `Invalid` Status listing them.
+//! - **pruning and validation** of custom resources: unknown fields (not declared
+//!   in the CRD's openAPIV3Schema `properties`/`additionalProperties`, outside
+//!   `x-kubernetes-preserve-unknown-fields` nodes) are dropped, as the real server
+//!   does for clients that send no `fieldValidation` (kube-rs); with
+//!   `fieldValidation=Strict` (or [`ApiServerBuilder::strict_field_validation`],
+//!   which makes Strict the default, like `kubectl apply --validate=strict`) they
+//!   are kept for the validator to report. [`ApiServerBuilder::validator`] is then
+//!   called with the CRD and the full object on every create/update/patch/apply of
+//!   a custom resource (main and status); errors are a 422 `Invalid` Status listing
+//!   them. No defaulting is done.
 //! - **errors** are Kubernetes `Status` objects (NotFound, AlreadyExists, Conflict,
 //!   Invalid, Expired, BadRequest, MethodNotAllowed, UnsupportedMediaType,
 //!   InternalError), so kube maps them to `kube::Error::Api` with the right code.
 //! - **metadata-only** requests (`Accept: ...;as=PartialObjectMetadata[List]`) get
 //!   PartialObjectMetadata objects, lists and watch events.
 //!
-//! Test hooks: [`ApiServer::requests`] / [`ApiServer::request_count`] (every API
-//! request with verb, resource, subresource, field manager and user agent),
+//! Test hooks: [`ApiServer::client_as`] (a client whose requests are recorded
+//! under an identity, to tell controller replicas apart),
+//! [`ApiServer::requests`] / [`ApiServer::request_count`] (every API request with
+//! verb, resource, subresource, field manager, user agent and identity),
 //! [`ApiServer::object`] / [`ApiServer::get`] / [`ApiServer::list`] (read the
 //! store directly), [`ApiServer::inject_fault`] / [`ApiServer::fail_next`]
 //! (answer matching requests with an error), [`ApiServer::expire_watches`] (every
@@ -94,7 +103,7 @@
 //! [`ApiServer::resource_version`] and [`ApiServer::shutdown`].
 //!
 //! Not supported: authentication/authorization, admission webhooks, defaulting,
-//! pruning of unknown fields, conversion between CRD versions, protobuf, tables,
+//! warning headers, conversion between CRD versions, protobuf, tables,
 //! `x-kubernetes-list-map-keys` merge semantics, pods/log/exec/scale subresources,
 //! and the controllers of built-in kinds (a Deployment never gets pods).
 
