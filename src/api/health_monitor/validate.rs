@@ -7,11 +7,13 @@ use std::time::Duration as StdDuration;
 
 use super::json_path::JsonPath;
 use super::{
-    Component, HealthMonitor, HealthMonitorSpec, JsonAssertion, JsonOperator, ProbeTarget,
-    Remediation, Scheme, Threshold, ThresholdMetric, TriggerLevel,
+    Component, HealthMonitor, HealthMonitorSpec, JsonAssertion, JsonOperator, ProbeTarget, Scheme,
 };
 use crate::api::common::{check_alerting, check_duration, check_headers, check_status_codes};
 use crate::api::validation::{Errors, FieldError, Validate};
+
+mod thresholds;
+use thresholds::{validate_remediations, validate_thresholds};
 
 impl Validate for HealthMonitor {
     fn validate(&self) -> Vec<FieldError> {
@@ -228,13 +230,13 @@ fn validate_assertion(errors: &mut Errors, path: &str, assertion: &JsonAssertion
                     format!("{path}.value"),
                     "this operator needs a value to compare with",
                 ),
-                (Some(value), JsonOperator::Lt | JsonOperator::Gt) => {
-                    if value.trim().parse::<f64>().is_err() {
-                        errors.push(
-                            format!("{path}.value"),
-                            format!("{value:?} is not a number, which < and > compare"),
-                        );
-                    }
+                (Some(value), JsonOperator::Lt | JsonOperator::Gt)
+                    if value.trim().parse::<f64>().is_err() =>
+                {
+                    errors.push(
+                        format!("{path}.value"),
+                        format!("{value:?} is not a number, which < and > compare"),
+                    );
                 }
                 (Some(value), JsonOperator::Matches) => {
                     if let Err(error) = regex::Regex::new(value) {
@@ -251,7 +253,7 @@ fn validate_assertion(errors: &mut Errors, path: &str, assertion: &JsonAssertion
 }
 
 /// What thresholds may refer to about each component: (has jsonPath, has valuePath).
-type ComponentKinds = BTreeMap<String, (bool, bool)>;
+pub(super) type ComponentKinds = BTreeMap<String, (bool, bool)>;
 
 fn validate_components(errors: &mut Errors, components: &[Component], tcp: bool) -> ComponentKinds {
     let mut kinds = ComponentKinds::new();
@@ -318,185 +320,6 @@ fn validate_windows(errors: &mut Errors, spec: &HealthMonitorSpec, interval: Opt
                     spec.interval
                 ),
             );
-        }
-    }
-}
-
-/// Validates thresholds and returns each name with whether it has a warning level.
-fn validate_thresholds(
-    errors: &mut Errors,
-    spec: &HealthMonitorSpec,
-    components: &ComponentKinds,
-) -> BTreeMap<String, bool> {
-    let mut names = BTreeMap::new();
-    for (i, threshold) in spec.thresholds.iter().enumerate() {
-        let path = format!("spec.thresholds[{i}]");
-        if names
-            .insert(threshold.name.clone(), threshold.warning.is_some())
-            .is_some()
-        {
-            errors.push(
-                format!("{path}.name"),
-                format!("duplicate threshold name {:?}", threshold.name),
-            );
-        }
-        validate_threshold(errors, &path, spec, threshold, components);
-    }
-    names
-}
-
-fn validate_threshold(
-    errors: &mut Errors,
-    path: &str,
-    spec: &HealthMonitorSpec,
-    threshold: &Threshold,
-    components: &ComponentKinds,
-) {
-    if errors
-        .check(&format!("{path}.window"), threshold.window.parse())
-        .is_some()
-        && !spec.windows.contains(&threshold.window)
-    {
-        errors.push(
-            format!("{path}.window"),
-            format!(
-                "{} is not one of spec.windows ({})",
-                threshold.window,
-                spec.windows
-                    .iter()
-                    .map(|w| w.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-
-    let metric = threshold.metric;
-    match (&threshold.component, metric.is_component()) {
-        (None, true) => errors.push(
-            format!("{path}.component"),
-            format!("{metric:?} needs the name of a component"),
-        ),
-        (Some(_), false) => errors.push(
-            format!("{path}.component"),
-            format!("{metric:?} is not about a component; remove component"),
-        ),
-        (Some(name), true) => match components.get(name) {
-            None => errors.push(
-                format!("{path}.component"),
-                format!("no component named {name:?} in spec.components"),
-            ),
-            Some((_, false)) if metric == ThresholdMetric::ComponentValue => errors.push(
-                format!("{path}.component"),
-                format!("component {name:?} has no valuePath to read a value from"),
-            ),
-            Some((false, _)) if metric != ThresholdMetric::ComponentValue => errors.push(
-                format!("{path}.component"),
-                format!("component {name:?} has no jsonPath to judge availability by"),
-            ),
-            _ => {}
-        },
-        (None, false) => {}
-    }
-
-    if let Some(natural) = metric.natural_direction()
-        && natural != threshold.direction
-    {
-        errors.push(
-            format!("{path}.direction"),
-            format!("{metric:?} thresholds fire {natural:?} their level"),
-        );
-    }
-
-    for (field, level) in [
-        ("warning", threshold.warning),
-        ("critical", threshold.critical),
-    ] {
-        let Some(level) = level else { continue };
-        if !level.is_finite() || level < 0.0 {
-            errors.push(format!("{path}.{field}"), "must be a number of 0 or more");
-        } else if metric.is_percentage() && level > 100.0 {
-            errors.push(
-                format!("{path}.{field}"),
-                format!("{metric:?} is a percentage; {level} is above 100"),
-            );
-        }
-    }
-    match (threshold.warning, threshold.critical) {
-        (None, None) => errors.push(path, "set warning, critical or both"),
-        (Some(warning), Some(critical)) if !threshold.breaches(critical, warning) => {
-            errors.push(
-                format!("{path}.critical"),
-                format!(
-                    "warning ({warning}) must be milder than critical ({critical}): for a {:?} threshold the critical level lies {} the warning level",
-                    threshold.direction,
-                    match threshold.direction {
-                        super::Direction::Above => "above",
-                        super::Direction::Below => "below",
-                    }
-                ),
-            );
-        }
-        _ => {}
-    }
-    if threshold.min_samples == 0 {
-        errors.push(format!("{path}.minSamples"), "must be at least 1");
-    }
-}
-
-fn validate_remediations(
-    errors: &mut Errors,
-    remediations: &[Remediation],
-    thresholds: &BTreeMap<String, bool>,
-) {
-    let mut names = BTreeSet::new();
-    for (i, remediation) in remediations.iter().enumerate() {
-        let path = format!("spec.remediations[{i}]");
-        if !names.insert(remediation.name.as_str()) {
-            errors.push(
-                format!("{path}.name"),
-                format!("duplicate remediation name {:?}", remediation.name),
-            );
-        }
-        let actions = [
-            remediation.rollback.is_some(),
-            remediation.scale.is_some(),
-            remediation.set_config_map_key.is_some(),
-            remediation.failover.is_some(),
-        ];
-        if actions.iter().filter(|a| **a).count() != 1 {
-            errors.push(
-                &path,
-                "exactly one of rollback, scale, setConfigMapKey or failover must be set",
-            );
-        }
-        let when = &remediation.when;
-        match (&when.threshold, &when.health) {
-            (Some(_), Some(_)) | (None, None) => errors.push(
-                format!("{path}.when"),
-                "exactly one of threshold or health must be set",
-            ),
-            (Some(name), None) => match thresholds.get(name) {
-                None => errors.push(
-                    format!("{path}.when.threshold"),
-                    format!("no threshold named {name:?} in spec.thresholds"),
-                ),
-                Some(false) if when.level == TriggerLevel::Warning => errors.push(
-                    format!("{path}.when.level"),
-                    format!("threshold {name:?} has no warning level"),
-                ),
-                _ => {}
-            },
-            (None, Some(_)) => {}
-        }
-        if let Some(scale) = &remediation.scale
-            && scale.replicas < 0
-        {
-            errors.push(format!("{path}.scale.replicas"), "must not be negative");
-        }
-        errors.check(&format!("{path}.cooldown"), remediation.cooldown.parse());
-        if remediation.max_attempts == 0 {
-            errors.push(format!("{path}.maxAttempts"), "must be at least 1");
         }
     }
 }
