@@ -210,7 +210,7 @@ fn steps_text(out: &mut String, title: &str, steps: &[StepPreview]) {
             let _ = write!(line, ", timeout {timeout}");
         }
         if let Some(retries) = step.retries {
-            let _ = write!(line, ", {retries} retries");
+            let _ = write!(line, ", retries {retries}");
         }
         let _ = writeln!(out, "{line}");
     }
@@ -837,6 +837,47 @@ mod tests {
         }
         .to_text();
         assert!(text.contains("daily (7): 2026-06-15, 2026-06-14"), "{text}");
+    }
+
+    #[test]
+    fn steps_are_summarised_by_action() {
+        let fence = step_preview(&json!({
+            "name": "fence-primary", "timeout": "2m", "retries": 1,
+            "fence": { "scaleToZero": { "kind": "Deployment", "name": "api-east" } },
+        }));
+        assert_eq!(fence.name, "fence-primary");
+        assert_eq!(fence.action, "fence: scale Deployment/api-east to 0");
+        assert_eq!(fence.timeout.as_deref(), Some("2m"));
+        assert_eq!(fence.retries, Some(1));
+        let promote = step_preview(&json!({
+            "name": "promote", "timeout": "5m", "retries": 0,
+            "sql": { "statements": ["SELECT pg_promote()"], "expect": "t" },
+        }));
+        assert_eq!(promote.action, "SQL \"SELECT pg_promote()\", expect \"t\"");
+        let dns = step_preview(&json!({
+            "name": "dns", "dnsSwitch": { "cloudflare": { "recordName": "app.example.com", "content": "west.example.net" } },
+        }));
+        assert_eq!(dns.action, "point DNS app.example.com at west.example.net");
+        let text = Preview {
+            plan: Some(PlanPreview {
+                summary: "us-east → us-west".into(),
+                steps: vec![fence, promote],
+                failback: vec![dns],
+                drills: Vec::new(),
+            }),
+            ..Preview::default()
+        }
+        .to_text();
+        assert!(
+            text.contains(
+                "    1. fence-primary: fence: scale Deployment/api-east to 0, timeout 2m, retries 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  failback steps:\n    1. dns: point DNS"),
+            "{text}"
+        );
     }
 
     #[test]
