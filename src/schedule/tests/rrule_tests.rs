@@ -173,6 +173,24 @@ fn minutely_with_byhour_matches_brute_force() {
     assert_eq!(instants(&r, utc(2025, 12, 31, 0, 0), 30), expected);
     // Starting the search in the middle of the sequence finds the same occurrences.
     assert_eq!(instants(&r, expected[10], 5), expected[11..16].to_vec());
+
+    // Day-level parts skip whole days: last day of the month, 01:xx, every 7 minutes.
+    let r = rule(
+        "FREQ=MINUTELY;INTERVAL=7;BYMONTHDAY=-1;BYHOUR=1",
+        start,
+        Tz::UTC,
+    );
+    let mut expected = Vec::new();
+    let mut t = start;
+    while expected.len() < 40 {
+        let last_of_month = (t.date() + Days::new(1)).day() == 1;
+        if t.hour() == 1 && last_of_month {
+            expected.push(t.and_utc());
+        }
+        t += chrono::TimeDelta::minutes(7);
+    }
+    assert_eq!(instants(&r, utc(2025, 12, 31, 0, 0), 40), expected);
+    assert_eq!(r.previous_before(expected[30]), Some(expected[29]));
 }
 
 #[test]
@@ -276,7 +294,6 @@ fn yearly_defaults_from_dtstart_and_leap_days() {
     assert_eq!(monthly.min_period().unwrap().as_secs(), 28 * 86_400);
     let first_after = monthly.next_after(utc(2026, 1, 1, 0, 0)).unwrap();
     assert_eq!(first_after, utc(2026, 1, 6, 7, 0));
-    let _ = Days::new(1);
 }
 
 #[test]
