@@ -774,7 +774,8 @@ async fn finalizers_hold_deletion_until_removed() {
         }),
         ..Default::default()
     };
-    assert!(api.delete("pre", &dp).await.unwrap().is_right() || api.get("pre").await.is_err());
+    api.delete("pre", &dp).await.unwrap();
+    assert_eq!(api_error(api.get("pre").await.unwrap_err()).code, 404);
 }
 
 fn owner_ref_to(dep: &Deployment) -> OwnerReference {
@@ -1372,12 +1373,17 @@ async fn faults_and_shutdown() {
     let stream = api.watch(&WatchParams::default(), "0").await.unwrap();
     assert_eq!(server.open_watches(), 1);
     let url = server.url();
+    let pooled = api.clone();
     server.shutdown().await;
     let events: Vec<_> = timeout("watch ends at shutdown", stream.collect::<Vec<_>>()).await;
     assert!(
         events
             .iter()
             .all(|e| !matches!(e, Ok(WatchEvent::Added(_))))
+    );
+    assert!(
+        pooled.get("x").await.is_err(),
+        "kept-alive connections are closed too"
     );
     let fresh = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
     let api: Api<ConfigMap> = Api::namespaced(fresh, "default");
@@ -1595,14 +1601,8 @@ fn yaml_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn repository_crds_and_examples_are_accepted() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let validator: support::apiserver::Validator = Arc::new(|crd, obj| {
-        watchkeeper::check::schema::validate_against_crd(crd, obj)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    });
     let server = ApiServer::builder()
-        .validator(validator)
+        .validator(support::apiserver::schema_validator())
         .strict_field_validation()
         .start()
         .await;

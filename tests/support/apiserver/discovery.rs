@@ -141,7 +141,8 @@ pub fn aggregated<'a>(
     resources: impl Iterator<Item = &'a ResourceType> + Clone,
     core: bool,
 ) -> Value {
-    let mut by_group: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    // Versions in the order resources list them (preferred first).
+    let mut by_group: BTreeMap<String, Vec<(String, Vec<Value>)>> = BTreeMap::new();
     for rt in resources.filter(|r| r.group.is_empty() == core) {
         for version in &rt.versions {
             let gvk = json!({"group": rt.group, "version": version, "kind": rt.kind});
@@ -151,29 +152,29 @@ pub fn aggregated<'a>(
                     json!({"subresource": "status", "responseKind": gvk, "verbs": STATUS_VERBS}),
                 );
             }
-            by_group
-                .entry(rt.group.clone())
-                .or_default()
-                .entry(version.clone())
-                .or_default()
-                .push(json!({
-                    "resource": rt.plural,
-                    "responseKind": gvk,
-                    "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
-                    "singularResource": rt.singular,
-                    "verbs": VERBS,
-                    "shortNames": rt.short_names,
-                    "categories": rt.categories,
-                    "subresources": subresources,
-                }));
+            let versions = by_group.entry(rt.group.clone()).or_default();
+            let index = match versions.iter().position(|(v, _)| v == version) {
+                Some(i) => i,
+                None => {
+                    versions.push((version.clone(), Vec::new()));
+                    versions.len() - 1
+                }
+            };
+            versions[index].1.push(json!({
+                "resource": rt.plural,
+                "responseKind": gvk,
+                "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": rt.singular,
+                "verbs": VERBS,
+                "shortNames": rt.short_names,
+                "categories": rt.categories,
+                "subresources": subresources,
+            }));
         }
     }
     let items: Vec<Value> = by_group
         .into_iter()
         .map(|(group, versions)| {
-            let mut versions: Vec<(String, Vec<Value>)> = versions.into_iter().collect();
-            // Preferred (first listed by the resource) version first: v1 before v1beta1.
-            versions.sort_by(|a, b| b.0.cmp(&a.0));
             let versions: Vec<Value> = versions
                 .into_iter()
                 .map(|(v, res)| json!({"version": v, "resources": res, "freshness": "Current"}))

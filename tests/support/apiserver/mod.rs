@@ -212,6 +212,17 @@ impl Fault {
     }
 }
 
+/// The validator `watchkeeper check` uses (`check::schema::validate_against_crd`),
+/// for [`ApiServerBuilder::validator`].
+pub fn schema_validator() -> Validator {
+    Arc::new(|crd, object| {
+        watchkeeper::check::schema::validate_against_crd(crd, object)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    })
+}
+
 /// State shared by the HTTP handlers.
 pub struct Inner {
     /// The object store.
@@ -287,6 +298,12 @@ impl ApiServerBuilder {
     /// no `fieldValidation`.
     pub fn strict_field_validation(mut self) -> Self {
         self.strict = true;
+        self
+    }
+
+    /// Installs several CRDs before the server starts serving.
+    pub fn crds(mut self, crds: impl IntoIterator<Item = CustomResourceDefinition>) -> Self {
+        self.crds.extend(crds);
         self
     }
 
