@@ -21,7 +21,8 @@ const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 /// names (`JAN`–`DEC`) and day names (`SUN`–`SAT`, Sunday is 0), `?` as a synonym of `*` in the
 /// day fields, and the descriptors `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/
 /// `@midnight` and `@hourly`. As in Vixie cron and Kubernetes, when both day-of-month and
-/// day-of-week are restricted (neither is `*`), a day matches if *either* matches.
+/// day-of-week are restricted (neither is `*`), a day matches if *either* matches; following the
+/// Kubernetes parser, a stepped star such as `*/2` counts as restricted.
 ///
 /// Evaluation happens in local time of the zone; see the [module documentation](super) for
 /// daylight saving time.

@@ -82,8 +82,13 @@ pub(crate) enum Until {
 /// `WKST`. Occurrences are wall-clock times in the zone (02:00 stays 02:00 across daylight saving
 /// changes); see the [module documentation](super) for gaps and repeated hours.
 ///
-/// As in most implementations (python-dateutil, libical), DTSTART is the first occurrence only if
-/// it matches the rule; it is not added otherwise.
+/// HOURLY and MINUTELY rules also step through wall-clock time, so in a repeated hour they fire
+/// once and in a skipped hour once at the transition.
+///
+/// As in python-dateutil and the libraries ported from it, DTSTART is the first occurrence only
+/// if it matches the rule (it is not added otherwise), and the first week of a WEEKLY rule
+/// starts at DTSTART rather than at WKST (which matters only for BYSETPOS). Searches look at
+/// most ten years ahead (or back), and rules that can never produce an occurrence are rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecurrenceRule {
     pub(crate) text: String,
