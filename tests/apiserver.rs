@@ -1674,3 +1674,65 @@ async fn repository_crds_and_examples_are_accepted() {
     );
     assert!(created >= 2, "the examples hold watchkeeper resources");
 }
+
+#[tokio::test]
+async fn names_are_checked_and_schema_defaults_applied() {
+    let mut crd = serde_json::to_value(Widget::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"]
+        ["default"] = json!("blue");
+    let crd: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let server = ApiServer::builder().crd(crd).start().await;
+    let client = server.client();
+
+    let widgets: Api<Widget> = Api::namespaced(client.clone(), "default");
+    let w = widgets
+        .create(&PostParams::default(), &widget("plain", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.spec.color.as_deref(),
+        Some("blue"),
+        "schema default applied"
+    );
+    let mut red = widget("red", 1);
+    red.spec.color = Some("red".into());
+    let w = widgets.create(&PostParams::default(), &red).await.unwrap();
+    assert_eq!(w.spec.color.as_deref(), Some("red"), "given values win");
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for bad in ["Upper", "under_score", "-dash", "dot."] {
+        let err = api_error(
+            cms.create(&PostParams::default(), &cm(bad, &[], &[]))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"), "{bad}");
+    }
+    cms.create(&PostParams::default(), &cm("ok.name-1", &[], &[]))
+        .await
+        .unwrap();
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let mut misnamed = Widget::crd();
+    misnamed.metadata.name = Some("widgets.example.com".into());
+    let err = api_error(
+        crds.create(&PostParams::default(), &misnamed)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains("widgets.test.watchkeeper.dev"),
+        "{}",
+        err.message
+    );
+
+    let bodies: Vec<Value> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.verb == "create" && r.resource == "widgets")
+        .filter_map(|r| r.body)
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[1]["spec"]["color"], "red");
+}

@@ -198,6 +198,7 @@ fn route(inner: &Arc<Inner>, parts: &Parts, body: &Bytes) -> Result<Response, Ap
             .get(super::CLIENT_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(String::from),
+        body: serde_json::from_slice(body).ok(),
     });
     if let Some(err) = inner.take_fault(
         verb,

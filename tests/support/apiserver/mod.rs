@@ -85,7 +85,7 @@
 //!   are kept for the validator to report. [`ApiServerBuilder::validator`] is then
 //!   called with the CRD and the full object on every create/update/patch/apply of
 //!   a custom resource (main and status); errors are a 422 `Invalid` Status listing
-//!   them. No defaulting is done.
+//!   them. Schema `default`s are applied to absent fields on every write.
 //! - **errors** are Kubernetes `Status` objects (NotFound, AlreadyExists, Conflict,
 //!   Invalid, Expired, BadRequest, MethodNotAllowed, UnsupportedMediaType,
 //!   InternalError), so kube maps them to `kube::Error::Api` with the right code.
@@ -102,8 +102,11 @@
 //! open watch gets 410 and the history is compacted), [`ApiServer::close_watches`],
 //! [`ApiServer::resource_version`] and [`ApiServer::shutdown`].
 //!
-//! Not supported: authentication/authorization, admission webhooks, defaulting,
-//! warning headers, conversion between CRD versions, protobuf, tables,
+//! Names are checked (DNS-1123 subdomain; label for namespaces and services;
+//! `<plural>.<group>` for CRDs): 422 otherwise.
+//!
+//! Not supported: authentication/authorization, admission webhooks, defaulting of
+//! built-in kinds, warning headers, conversion between CRD versions, protobuf, tables,
 //! `x-kubernetes-list-map-keys` merge semantics, pods/log/exec/scale subresources,
 //! and the controllers of built-in kinds (a Deployment never gets pods).
 
@@ -160,6 +163,8 @@ pub struct RequestRecord {
     pub content_type: String,
     /// The identity of a client made by [`ApiServer::client_as`], if any.
     pub client: Option<String>,
+    /// The request body, when it is JSON (writes).
+    pub body: Option<Value>,
 }
 
 /// Header carrying the identity given to [`ApiServer::client_as`].

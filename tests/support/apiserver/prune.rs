@@ -77,3 +77,53 @@ fn prune(value: &mut Value, schema: &Value, resource_root: bool) {
         _ => {}
     }
 }
+
+/// Applies the `default` values of the CRD schema to absent fields (objects
+/// recursively, list items, additionalProperties), as the real API server does
+/// on writes. Root `metadata` is left alone.
+pub fn default_custom_resource(crd: &CustomResourceDefinition, obj: &mut Value) {
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(schema) = schema_for(crd, &api_version) else {
+        return;
+    };
+    apply_defaults(obj, &schema, true);
+}
+
+fn apply_defaults(value: &mut Value, schema: &Value, root: bool) {
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+                for (key, property) in properties {
+                    if root && key == "metadata" {
+                        continue;
+                    }
+                    if !map.contains_key(key)
+                        && let Some(default) = property.get("default")
+                    {
+                        map.insert(key.clone(), default.clone());
+                    }
+                    if let Some(child) = map.get_mut(key) {
+                        apply_defaults(child, property, false);
+                    }
+                }
+            }
+            if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in map.values_mut() {
+                    apply_defaults(child, additional, false);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    apply_defaults(item, item_schema, false);
+                }
+            }
+        }
+        _ => {}
+    }
+}

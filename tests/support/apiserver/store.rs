@@ -347,10 +347,14 @@ impl Store {
         }
     }
 
-    /// Drops unknown fields of a custom resource unless the write is strict.
+    /// Drops unknown fields of a custom resource unless the write is strict,
+    /// then applies the schema's defaults.
     fn prune(rt: &ResourceType, obj: &mut Value, strict: bool) {
-        if let (Some(crd), false) = (&rt.crd, strict) {
-            super::prune::prune_custom_resource(crd, obj);
+        if let Some(crd) = &rt.crd {
+            if !strict {
+                super::prune::prune_custom_resource(crd, obj);
+            }
+            super::prune::default_custom_resource(crd, obj);
         }
     }
 
@@ -423,15 +427,18 @@ impl Store {
             name = format!("{prefix}{}", self.suffix());
             set_meta(&mut obj, "name", json!(name));
         }
-        if name.contains('/') || name.contains('%') {
+        if let Some(problem) = name_problem(&rt, &name) {
             return Err(ApiError::invalid(
                 &rt.kind,
                 &rt.group,
                 &name,
-                &[format!(
-                    "metadata.name: Invalid value: {name:?}: may not contain '/' or '%'"
-                )],
+                &[format!("metadata.name: Invalid value: {name:?}: {problem}")],
             ));
+        }
+        if key == CRD_KEY
+            && let Some(problem) = crd_name_problem(&obj, &name)
+        {
+            return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &[problem]));
         }
         let ns_key = ns.filter(|_| rt.namespaced).unwrap_or("").to_string();
         if self.get(key, &ns_key, &name).is_some() {
@@ -748,6 +755,47 @@ impl Store {
     pub fn is_deleted_namespace(&self, ns: &str) -> bool {
         self.deleted_namespaces.contains(ns)
     }
+}
+
+fn is_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// Why a name is not acceptable for a resource, as the real server checks:
+/// DNS-1123 labels for namespaces and services, DNS-1123 subdomains otherwise.
+fn name_problem(rt: &ResourceType, name: &str) -> Option<String> {
+    if matches!(rt.plural.as_str(), "namespaces" | "services") {
+        return (!is_label(name)).then(|| {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters".to_string()
+        });
+    }
+    if name.len() > 253 || !name.split('.').all(is_label) {
+        return Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
+    }
+    None
+}
+
+/// A CRD must be named `<plural>.<group>`.
+fn crd_name_problem(crd: &Value, name: &str) -> Option<String> {
+    let plural = crd
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let expected = format!("{plural}.{group}");
+    (name != expected).then(|| {
+        format!("metadata.name: Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group ({expected})")
+    })
 }
 
 fn crd_status(crd: &Value, now: &str) -> Value {
