@@ -338,3 +338,6 @@ super::impl_has_conditions!(CronJobSpec);
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod schema_tests;

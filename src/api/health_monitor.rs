@@ -201,3 +201,6 @@ super::impl_has_conditions!(HealthMonitor);
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod schema_tests;

@@ -4,7 +4,7 @@
 use super::*;
 use crate::api::validation::Validate;
 
-const GOOD: &str = r#"
+pub(super) const GOOD: &str = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: CronJobSpec
 metadata:
@@ -33,7 +33,7 @@ spec:
           email: {host: smtp.example.com, from: watchkeeper@example.com, to: [ops@example.com]}
 "#;
 
-const TEMPLATE: &str = r#"
+pub(super) const TEMPLATE: &str = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: CronJobSpec
 metadata:

@@ -4,7 +4,7 @@
 use super::*;
 use crate::api::validation::Validate;
 
-const GOOD: &str = r#"
+pub(super) const GOOD: &str = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: HealthMonitor
 metadata:

@@ -1,0 +1,87 @@
+//! The CEL rules and size of the generated CronJobSpec schema, run through the same validator
+//! `check` and the test API server use.
+
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+use super::CronJobSpec;
+use super::tests::{GOOD, TEMPLATE};
+use crate::check::schema::validate_against_crd;
+
+fn schema_errors(base: &str, edit: impl FnOnce(&mut serde_yaml::Value)) -> Vec<String> {
+    let mut value: serde_yaml::Value = serde_yaml::from_str(base).unwrap();
+    edit(&mut value["spec"]);
+    let object: Value = serde_json::to_value(&value).unwrap();
+    validate_against_crd(&CronJobSpec::crd(), &object)
+        .into_iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect()
+}
+
+fn yaml(text: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(text).unwrap()
+}
+
+#[track_caller]
+fn rejects_at(base: &str, path: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
+    let errors = schema_errors(base, edit);
+    assert!(
+        errors.iter().any(|e| e.starts_with(&format!("{path}: "))),
+        "expected a schema error at {path}, got {errors:?}"
+    );
+}
+
+#[test]
+fn good_specs_pass_the_schema() {
+    assert_eq!(schema_errors(GOOD, |_| {}), Vec::<String>::new());
+    assert_eq!(schema_errors(TEMPLATE, |_| {}), Vec::<String>::new());
+}
+
+#[test]
+fn exactly_one_job_form() {
+    rejects_at(GOOD, "spec.httpTrigger", |s| {
+        s.as_mapping_mut().unwrap().remove("httpTrigger");
+    });
+    rejects_at(TEMPLATE, "spec.httpTrigger", |s| {
+        s["httpTrigger"] = yaml("{url: 'https://app.example.com/x'}")
+    });
+}
+
+#[test]
+fn resources_only_with_the_http_trigger() {
+    rejects_at(TEMPLATE, "spec.resources", |s| {
+        s["resources"] = yaml("{limits: {memory: 64Mi}}")
+    });
+    assert_eq!(
+        schema_errors(GOOD, |s| s["resources"] = yaml("{limits: {memory: 64Mi}}")),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn job_template_is_checked_by_the_schema() {
+    rejects_at(
+        TEMPLATE,
+        "spec.jobTemplate.spec.template.spec.containers[0].name",
+        |s| {
+            s["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("name");
+        },
+    );
+    rejects_at(TEMPLATE, "spec.jobTemplate.spec.backoffLimit", |s| {
+        s["jobTemplate"]["spec"]["backoffLimit"] = yaml("many")
+    });
+}
+
+#[test]
+fn crd_fits_a_client_side_apply() {
+    // `kubectl apply` (client side) stores the whole object in an annotation limited to 256 KiB.
+    let crd = serde_json::to_string(&CronJobSpec::crd()).unwrap();
+    assert!(
+        crd.len() < 200 * 1024,
+        "CronJobSpec CRD is {} bytes",
+        crd.len()
+    );
+}
