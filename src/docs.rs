@@ -252,12 +252,12 @@ fn constraints(node: &Value) -> Vec<String> {
         out.push(format!("{op} {max}"));
     }
     for (key, phrase) in [
-        ("minLength", "at least {} characters"),
-        ("maxLength", "at most {} characters"),
-        ("minItems", "at least {} items"),
-        ("maxItems", "at most {} items"),
-        ("minProperties", "at least {} entries"),
-        ("maxProperties", "at most {} entries"),
+        ("minLength", "length ≥ {}"),
+        ("maxLength", "length ≤ {}"),
+        ("minItems", "items ≥ {}"),
+        ("maxItems", "items ≤ {}"),
+        ("minProperties", "entries ≥ {}"),
+        ("maxProperties", "entries ≤ {}"),
     ] {
         if let Some(n) = number(key) {
             out.push(phrase.replace("{}", &n));
