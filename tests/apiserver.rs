@@ -946,6 +946,18 @@ async fn watcher_sees_changes_and_recovers_from_410() {
         watcher::Event::Delete(c) => assert_eq!(c.name_any(), "x"),
         other => panic!("expected Delete(x), got {other:?}"),
     }
+    // Coming back into the selector looks like a creation.
+    api.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"w": "1"}}})),
+    )
+    .await
+    .unwrap();
+    match next_event(&mut events).await.unwrap() {
+        watcher::Event::Apply(c) => assert_eq!(c.labels()["w"], "1"),
+        other => panic!("expected Apply(x) again, got {other:?}"),
+    }
 
     // All watches expire: the watcher reports the 410 and lists again.
     server.expire_watches();
@@ -962,6 +974,11 @@ async fn watcher_sees_changes_and_recovers_from_410() {
         }
     }
     assert!(saw_error);
+    // The relist brings the current state again.
+    match next_event(&mut events).await.unwrap() {
+        watcher::Event::InitApply(c) => assert_eq!(c.name_any(), "x"),
+        other => panic!("expected InitApply(x) in the relist, got {other:?}"),
+    }
     assert!(matches!(
         next_event(&mut events).await.unwrap(),
         watcher::Event::InitDone
@@ -1735,4 +1752,109 @@ async fn names_are_checked_and_schema_defaults_applied() {
         .collect();
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[1]["spec"]["color"], "red");
+}
+
+#[tokio::test]
+async fn quiet_watches_get_periodic_bookmarks() {
+    let server = ApiServer::builder()
+        .bookmark_interval(Duration::from_millis(100))
+        .start()
+        .await;
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    api.create(&PostParams::default(), &cm("b", &[], &[]))
+        .await
+        .unwrap();
+    let rv = server.resource_version().to_string();
+    let stream = api.watch(&WatchParams::default(), &rv).await.unwrap();
+    let events: Vec<_> = timeout("three bookmarks", stream.take(3).collect::<Vec<_>>()).await;
+    for event in &events {
+        match event {
+            Ok(WatchEvent::Bookmark(b)) => assert_eq!(b.metadata.resource_version, rv),
+            other => panic!("expected a bookmark, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn selectors_parse_and_match_like_kubernetes() {
+    use support::apiserver::selectors::{FieldSelector, LabelSelector};
+    let obj = json!({"metadata": {"name": "n", "namespace": "ns", "labels": {"app": "web", "tier": "front"}},
+                     "involvedObject": {"name": "target"}});
+    let yes = [
+        "",
+        "app=web",
+        "app==web",
+        "app!=db",
+        "app in (web, db)",
+        "tier notin (back)",
+        "app,tier",
+        "!missing",
+        "app=web,tier in (front)",
+    ];
+    for s in yes {
+        assert!(
+            LabelSelector::parse(s).unwrap().matches(&obj),
+            "{s:?} should match"
+        );
+    }
+    let no = [
+        "app=db",
+        "app notin (web)",
+        "missing",
+        "!app",
+        "app in (db)",
+        "app=web,tier=back",
+    ];
+    for s in no {
+        assert!(
+            !LabelSelector::parse(s).unwrap().matches(&obj),
+            "{s:?} should not match"
+        );
+    }
+    assert!(LabelSelector::parse("app in web").is_err());
+    let field = |s: &str| FieldSelector::parse(s).unwrap().matches(&obj);
+    assert!(field("metadata.name=n,metadata.namespace=ns"));
+    assert!(field("involvedObject.name=target"));
+    assert!(field("metadata.name!=other"));
+    assert!(!field("metadata.name=other"));
+    assert!(field("spec.nodeName="));
+    assert!(FieldSelector::parse("metadata.name").is_err());
+}
+
+#[test]
+fn managed_fields_round_trip_through_fields_v1() {
+    use support::apiserver::managed::{self, Scope, Writer};
+    let writer = Writer {
+        manager: "m",
+        subresource: "",
+        api_version: "v1",
+        now: "2026-01-01T00:00:00Z",
+        scope: Scope::All,
+        strict: false,
+    };
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "x", "labels": {"a": "1"}, "finalizers": ["f/one"]},
+                        "data": {"k": "v", "empty": {}}});
+    let applied = managed::apply(None, &config, &writer, false).unwrap();
+    let fields = &applied["metadata"]["managedFields"][0]["fieldsV1"];
+    assert_eq!(
+        fields,
+        &json!({"f:metadata": {"f:labels": {"f:a": {}}, "f:finalizers": {"v:\"f/one\"": {}}},
+                "f:data": {"f:k": {}, "f:empty": {}}})
+    );
+    let entries = managed::read_entries(&applied);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].fields, managed::leaves(&config, Scope::All));
+    // A node owned itself and through children is written with ".".
+    let mut nested = applied.clone();
+    let mut set = entries[0].fields.clone();
+    set.insert(vec![managed::Elem::Field("data".into())]);
+    let mut entry = entries[0].clone();
+    entry.fields = set.clone();
+    managed::write_entries(&mut nested, &[entry]);
+    assert_eq!(
+        nested["metadata"]["managedFields"][0]["fieldsV1"]["f:data"]["."],
+        json!({})
+    );
+    assert_eq!(managed::read_entries(&nested)[0].fields, set);
 }
