@@ -3,7 +3,9 @@
 //! about `spec.steps[2].timeout` can point at the line where that field is written.
 //!
 //! Built on the event parser of `saphyr-parser`, which reports a position for every node.
-//! Scalars are resolved with the YAML 1.2 core schema (`true`, `3`, `1.5`, `null`, `~`).
+//! Scalars are resolved with the YAML 1.2 core schema (`true`, `3`, `1.5`, `null`, `~`), plus
+//! the YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`) that Kubernetes' YAML decoder
+//! still reads as booleans, so `check` sees the same value the API server receives.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -429,6 +431,11 @@ fn resolve_plain(text: &str) -> Option<Value> {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
         "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
         "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        // YAML 1.1 booleans, as sigs.k8s.io/yaml decodes them.
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(Value::Bool(true)),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+            return Some(Value::Bool(false));
+        }
         _ => {}
     }
     if let Some(hex) = text.strip_prefix("0x") {
@@ -526,7 +533,8 @@ spec:
         assert_eq!(value["e"], Value::Null);
         assert_eq!(value["f"], json!("3"));
         assert_eq!(value["g"], json!(31));
-        assert_eq!(value["h"], json!("yes"));
+        // Kubernetes' decoder reads YAML 1.1 booleans.
+        assert_eq!(value["h"], json!(true));
         assert_eq!(value["i"], json!(1000.0));
         assert_eq!(value["j"], json!("12"));
         assert_eq!(value["k"], json!("true"));
