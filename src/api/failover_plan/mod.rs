@@ -54,15 +54,17 @@ pub const FAILBACK_ANNOTATION: &str = "watchkeeper.dev/failback";
         "fieldPath": ".secondary.name"
     },
     {
-        "rule": "self.secondary.healthMonitorRef.name != self.primary.healthMonitorRef.name",
-        "message": "each region needs its own HealthMonitor",
+        "rule": "!has(self.trigger) || !has(self.trigger.mode) || self.trigger.mode != 'Automatic' || self.secondary.healthMonitorRef.name != self.primary.healthMonitorRef.name",
+        "message": "an automatic trigger needs the primary down while the secondary is healthy, so each region needs its own HealthMonitor",
         "fieldPath": ".secondary.healthMonitorRef"
     }
 ]))]
 pub struct FailoverPlanSpec {
     /// The region serving traffic normally, and the monitors that judge it.
     pub primary: Region,
-    /// The region taking over, and the monitors that judge it. Must differ from `primary`.
+    /// The region (or mode: a previous release, a no-cache mode) taking over, and the monitors
+    /// that judge it. Its name must differ from `primary`'s; with an automatic trigger its
+    /// HealthMonitor must too.
     pub secondary: Region,
     /// When the plan starts on its own, and the gates every start passes.
     #[serde(default)]

@@ -13,8 +13,8 @@ use crate::api::common::{
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "[has(self.fence), has(self.restoreBackup), has(self.sql), has(self.kubernetesScale), has(self.kubernetesPatch), has(self.dnsSwitch), has(self.http), has(self.verify), has(self.notify)].filter(x, x).size() == 1",
-    "message": "exactly one action (fence, restoreBackup, sql, kubernetesScale, kubernetesPatch, dnsSwitch, http, verify or notify) must be set"
+    "rule": "[has(self.fence), has(self.restoreBackup), has(self.sql), has(self.kubernetesScale), has(self.kubernetesPatch), has(self.kubernetesRollback), has(self.dnsSwitch), has(self.http), has(self.verify), has(self.notify)].filter(x, x).size() == 1",
+    "message": "exactly one action (fence, restoreBackup, sql, kubernetesScale, kubernetesPatch, kubernetesRollback, dnsSwitch, http, verify or notify) must be set"
 }]))]
 pub struct Step {
     /// Name, unique in the procedure, shown in status and events, e.g. `promote-database`.
@@ -52,6 +52,9 @@ pub struct Step {
     /// Merge-patch a Kubernetes object (environment config, the connection-string reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubernetes_patch: Option<PatchAction>,
+    /// Roll a Deployment or StatefulSet back to an earlier revision (a bad release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes_rollback: Option<RollbackAction>,
     /// Point a DNS record at the secondary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_switch: Option<DnsSwitchAction>,
@@ -83,6 +86,7 @@ impl Step {
             ("sql", self.sql.is_some()),
             ("kubernetesScale", self.kubernetes_scale.is_some()),
             ("kubernetesPatch", self.kubernetes_patch.is_some()),
+            ("kubernetesRollback", self.kubernetes_rollback.is_some()),
             ("dnsSwitch", self.dns_switch.is_some()),
             ("http", self.http.is_some()),
             ("verify", self.verify.is_some()),
@@ -160,6 +164,19 @@ pub struct ScaleAction {
     /// Desired replicas.
     #[schemars(range(min = 0))]
     pub replicas: i32,
+}
+
+/// A rollback of a workload to an earlier revision of its pod template, as `kubectl rollout
+/// undo` does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackAction {
+    /// The Deployment or StatefulSet.
+    pub workload_ref: WorkloadRef,
+    /// Revision to return to; the one before the current when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub to_revision: Option<i64>,
 }
 
 /// A JSON merge patch (RFC 7386) of one object.

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use super::{
     DnsRecordType, DnsSwitchAction, Drills, FailoverPlan, FailoverPlanSpec, HttpAction, Region,
-    Step,
+    Step, TriggerMode,
 };
 use crate::api::common::{
     check_alerting, check_duration, check_headers, check_postgres_connection, check_status_codes,
@@ -34,10 +34,12 @@ impl Validate for FailoverPlan {
                 ),
             );
         }
-        if spec.secondary.health_monitor_ref.name == spec.primary.health_monitor_ref.name {
+        if spec.trigger.mode == TriggerMode::Automatic
+            && spec.secondary.health_monitor_ref.name == spec.primary.health_monitor_ref.name
+        {
             errors.push(
                 "spec.secondary.healthMonitorRef",
-                "each region needs its own HealthMonitor (both name the same one)",
+                "an automatic trigger needs the primary down while the secondary is healthy, so each region needs its own HealthMonitor (both name the same one)",
             );
         }
 
@@ -124,7 +126,7 @@ fn check_steps(errors: &mut Errors, path: &str, steps: &[Step], spec: &FailoverP
             errors.push(
                 &here,
                 if actions.is_empty() {
-                    "exactly one action must be set (fence, restoreBackup, sql, kubernetesScale, kubernetesPatch, dnsSwitch, http, verify or notify); none is".to_string()
+                    "exactly one action must be set (fence, restoreBackup, sql, kubernetesScale, kubernetesPatch, kubernetesRollback, dnsSwitch, http, verify or notify); none is".to_string()
                 } else {
                     format!("exactly one action must be set; found {}", actions.join(", "))
                 },
@@ -226,6 +228,14 @@ fn check_steps(errors: &mut Errors, path: &str, steps: &[Step], spec: &FailoverP
                     "must not be empty",
                 );
             }
+        }
+        if let Some(rollback) = &step.kubernetes_rollback
+            && rollback.to_revision.is_some_and(|r| r < 1)
+        {
+            errors.push(
+                format!("{here}.kubernetesRollback.toRevision"),
+                "must be at least 1",
+            );
         }
         if let Some(dns) = &step.dns_switch {
             check_dns(errors, &format!("{here}.dnsSwitch"), dns);

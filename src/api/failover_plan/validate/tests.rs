@@ -80,6 +80,9 @@ fn same_region_twice() {
         paths(&p),
         ["spec.secondary.name", "spec.secondary.healthMonitorRef"]
     );
+    // A manual plan may judge both sides by one monitor (a rollback in place).
+    p.spec.trigger.mode = super::super::TriggerMode::Manual;
+    assert_eq!(paths(&p), ["spec.secondary.name"]);
 }
 
 #[test]
