@@ -262,9 +262,11 @@ pub enum Severity {
 pub struct AlertingSpec {
     /// Named destinations for notifications.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub channels: Vec<AlertChannel>,
     /// Which severities go to which channels. With no routes, every alert goes to every channel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub routes: Vec<AlertRoute>,
     /// How long to wait before notifying again about an alert that is still firing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,7 +289,7 @@ pub struct AlertRoute {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub severities: Vec<Severity>,
     /// Names of channels in `alerting.channels`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 16))]
     pub channels: Vec<String>,
 }
 
@@ -370,6 +372,7 @@ pub struct WebhookSink {
     pub hmac_secret_ref: Option<SecretKeyRef>,
     /// Extra headers, e.g. an authorization header from a Secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub headers: Vec<HttpHeader>,
 }
 
