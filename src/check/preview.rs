@@ -150,6 +150,9 @@ impl Preview {
         }
         if let Some(windows) = &self.windows {
             let _ = writeln!(out, "  next windows ({}):", windows.time_zone);
+            if windows.next.is_empty() {
+                let _ = writeln!(out, "    none after the reference time");
+            }
             for window in &windows.next {
                 let _ = writeln!(out, "    {} – {}", human(&window.start), human(&window.end));
             }
@@ -209,7 +212,7 @@ fn steps_text(out: &mut String, title: &str, steps: &[StepPreview]) {
         if let Some(timeout) = &step.timeout {
             let _ = write!(line, ", timeout {timeout}");
         }
-        if let Some(retries) = step.retries {
+        if let Some(retries) = step.retries.filter(|r| *r > 0) {
             let _ = write!(line, ", retries {retries}");
         }
         let _ = writeln!(out, "{line}");
@@ -486,7 +489,11 @@ fn plan_preview(
     let mut summary = format!("{} → {}", region("primary"), region("secondary"));
     if let Some(mode) = spec.pointer("/trigger/mode").and_then(Value::as_str) {
         let _ = write!(summary, "; trigger {}", mode.to_lowercase());
-        if let Some(after) = spec.pointer("/trigger/after").and_then(Value::as_str) {
+        if let Some(after) = spec
+            .pointer("/trigger/after")
+            .and_then(Value::as_str)
+            .filter(|_| mode.eq_ignore_ascii_case("automatic"))
+        {
             let _ = write!(summary, " after {after} down");
         }
     }
@@ -607,6 +614,12 @@ fn step_preview(step: &Value) -> StepPreview {
                 .unwrap_or(&Value::Null)
         ));
     }
+    if step.get("kubernetesRollback").is_some() {
+        actions.push(format!(
+            "roll back {} to its previous revision",
+            object("/kubernetesRollback/workloadRef")
+        ));
+    }
     if step.get("kubernetesPatch").is_some() {
         actions.push(format!("merge-patch {}", object("/kubernetesPatch/target")));
     }
@@ -635,7 +648,22 @@ fn step_preview(step: &Value) -> StepPreview {
         actions.push("notify the plan's alert channels".to_string());
     }
     if actions.is_empty() {
-        actions.push("no action".to_string());
+        // An action this preview does not know yet: name it by its field.
+        let common = ["name", "timeout", "retries", "backoff", "continueOnError"];
+        let keys: Vec<&str> = step
+            .as_object()
+            .map(|m| {
+                m.keys()
+                    .map(String::as_str)
+                    .filter(|k| !common.contains(k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        actions.push(if keys.is_empty() {
+            "no action".to_string()
+        } else {
+            keys.join(", ")
+        });
     }
     StepPreview {
         name: field("/name").unwrap_or("?").to_string(),
