@@ -466,13 +466,20 @@ pub fn check_alerting(errors: &mut Errors, path: &str, alerting: &AlertingSpec) 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
+    /// `GET`, the default.
     #[default]
     Get,
+    /// `HEAD`: status and headers only.
     Head,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `PATCH`.
     Patch,
+    /// `DELETE`.
     Delete,
+    /// `OPTIONS`.
     Options,
 }
 

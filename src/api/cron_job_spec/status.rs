@@ -95,14 +95,19 @@ pub struct RunRecord {
 /// Outcome of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum RunResult {
+    /// The Job (or in-process run) has not finished yet.
     Running,
+    /// Finished successfully (for HTTP triggers: an expected status within the retries).
     Succeeded,
+    /// Finished unsuccessfully, hit its active deadline, or exhausted its retries.
     Failed,
 }
 
 /// What started a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum RunTrigger {
+    /// The cron schedule came due.
     Schedule,
+    /// A `watchkeeper.dev/run-now` annotation asked for it.
     RunNow,
 }

@@ -81,7 +81,9 @@ fn default_trigger_level() -> TriggerLevel {
 /// Threshold level that fires a remediation (that level or worse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TriggerLevel {
+    /// Fire at the warning level or worse.
     Warning,
+    /// Fire only at the critical level.
     Critical,
 }
 

@@ -57,8 +57,10 @@ fn default_path() -> String {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
+    /// Plain HTTP.
     #[default]
     Http,
+    /// HTTP over TLS.
     Https,
 }
 

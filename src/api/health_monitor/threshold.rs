@@ -154,8 +154,11 @@ pub enum Direction {
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 pub enum ThresholdLevel {
+    /// Not past the warning level (or not enough samples yet).
     Ok,
+    /// Past the warning level but not the critical one.
     Warning,
+    /// Past the critical level.
     Critical,
 }
 
