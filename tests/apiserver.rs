@@ -1831,6 +1831,7 @@ fn managed_fields_round_trip_through_fields_v1() {
         now: "2026-01-01T00:00:00Z",
         scope: Scope::All,
         strict: false,
+        lists: Default::default(),
     };
     let config = json!({"apiVersion": "v1", "kind": "ConfigMap",
                         "metadata": {"name": "x", "labels": {"a": "1"}, "finalizers": ["f/one"]},
@@ -1844,7 +1845,10 @@ fn managed_fields_round_trip_through_fields_v1() {
     );
     let entries = managed::read_entries(&applied);
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].fields, managed::leaves(&config, Scope::All));
+    assert_eq!(
+        entries[0].fields,
+        managed::leaves(&config, Scope::All, &writer.lists)
+    );
     // A node owned itself and through children is written with ".".
     let mut nested = applied.clone();
     let mut set = entries[0].fields.clone();
@@ -1857,4 +1861,125 @@ fn managed_fields_round_trip_through_fields_v1() {
         json!({})
     );
     assert_eq!(managed::read_entries(&nested)[0].fields, set);
+}
+
+#[tokio::test]
+async fn apply_merges_map_lists_by_key() {
+    // Widget with status.conditions declared as a map list keyed by type.
+    let mut crd = serde_json::to_value(Widget::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        ["conditions"] = json!({
+            "type": "array",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+            "items": {"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}}}
+    });
+    let crd: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let server = ApiServer::builder().crd(crd).start().await;
+    let api: Api<Widget> = Api::namespaced(server.client(), "default");
+    api.create(&PostParams::default(), &widget("m", 1))
+        .await
+        .unwrap();
+    let status = |conditions: Value| json!({"apiVersion": "test.watchkeeper.dev/v1", "kind": "Widget", "status": {"conditions": conditions}});
+    let conditions = || {
+        let raw = server
+            .object("test.watchkeeper.dev", "widgets", "default", "m")
+            .unwrap();
+        raw["status"]["conditions"].clone()
+    };
+    let apply = |m: &str| PatchParams::apply(m);
+
+    api.patch_status(
+        "m",
+        &apply("alice"),
+        &Patch::Apply(status(json!([{"type": "A", "status": "True"}]))),
+    )
+    .await
+    .unwrap();
+    api.patch_status(
+        "m",
+        &apply("bob"),
+        &Patch::Apply(status(json!([{"type": "B", "status": "False"}]))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        conditions(),
+        json!([{"type": "A", "status": "True"}, {"type": "B", "status": "False"}])
+    );
+    api.patch_status(
+        "m",
+        &apply("bob"),
+        &Patch::Apply(status(json!([{"type": "B", "status": "True"}]))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        conditions(),
+        json!([{"type": "A", "status": "True"}, {"type": "B", "status": "True"}])
+    );
+
+    // Changing alice's condition conflicts, naming the item.
+    let err = api_error(
+        api.patch_status(
+            "m",
+            &apply("bob"),
+            &Patch::Apply(status(json!([
+                {"type": "A", "status": "False"}, {"type": "B", "status": "True"}
+            ]))),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 409);
+    assert!(
+        err.message
+            .contains(r#".status.conditions[type="A"].status"#),
+        "{}",
+        err.message
+    );
+
+    // Alice stops applying her condition: it goes, bob's stays.
+    api.patch_status("m", &apply("alice"), &Patch::Apply(status(json!([]))))
+        .await
+        .unwrap();
+    assert_eq!(conditions(), json!([{"type": "B", "status": "True"}]));
+    let raw = server
+        .object("test.watchkeeper.dev", "widgets", "default", "m")
+        .unwrap();
+    let bob = raw["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["manager"] == "bob")
+        .unwrap();
+    assert!(
+        bob["fieldsV1"]["f:status"]["f:conditions"]
+            .get(r#"k:{"type":"B"}"#)
+            .is_some()
+    );
+
+    // Built-in kinds merge containers by name.
+    let deps: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let with_container = |name: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "two"},
+               "spec": {"template": {"spec": {"containers": [{"name": name, "image": format!("{name}:1")}]}}}})
+    };
+    deps.patch("two", &apply("one"), &Patch::Apply(with_container("a")))
+        .await
+        .unwrap();
+    let d = deps
+        .patch("two", &apply("other"), &Patch::Apply(with_container("b")))
+        .await
+        .unwrap();
+    let names: Vec<String> = d
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
 }

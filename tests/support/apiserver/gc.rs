@@ -51,6 +51,7 @@ fn writer<'a>(api_version: &'a str, now: &'a str) -> Writer<'a> {
         now,
         scope: Scope::NoStatus,
         strict: false,
+        lists: Default::default(),
     }
 }
 

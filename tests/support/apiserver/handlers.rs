@@ -321,6 +321,7 @@ impl Ctx<'_> {
                 Some(_) => false,
                 None => self.inner.strict_by_default,
             },
+            lists: store::lists_for(self.rt, &self.api_version),
         }
     }
 

@@ -1,12 +1,15 @@
 //! Field ownership (`metadata.managedFields`) and server-side apply.
 //!
 //! Ownership is tracked per (manager, operation, subresource) as a set of leaf
-//! paths: scalars, atomic lists and empty maps are leaves; maps are recursed into;
-//! `metadata.finalizers` is a set (each value is its own leaf). All other lists are
-//! atomic (replaced whole), which is what the real API server does for lists in CRD
-//! schemas without `x-kubernetes-list-type` (kube-derive emits none). The sets are
-//! written as real `fieldsV1` trees (`f:` keys, `v:` keys for set items, `.` for a
-//! node that is owned itself and has owned children).
+//! paths: scalars, atomic lists and empty maps are leaves; maps are recursed into.
+//! Lists follow [`Lists`]: `x-kubernetes-list-type: set` (and
+//! `metadata.finalizers`) lists own each value; `x-kubernetes-list-type: map`
+//! lists (and, for built-in kinds, `conditions` by `type`, `containers`, `env`,
+//! `volumes`... by `name`, `metadata.ownerReferences` by `uid`) merge item by item
+//! on their keys; all other lists are atomic (replaced whole), which is what the
+//! real API server does for CRD lists without `x-kubernetes-list-type`. The sets
+//! are written as real `fieldsV1` trees (`f:` keys, `v:` set values, `k:` map-list
+//! keys, `.` for a node that is owned itself and has owned children).
 
 use std::collections::BTreeSet;
 
@@ -19,6 +22,124 @@ pub enum Elem {
     Field(String),
     /// A member of a set list, as its JSON text.
     Item(String),
+    /// An item of a map list, as the JSON text of its key fields.
+    Key(String),
+}
+
+/// How a list merges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    /// Replaced whole.
+    Atomic,
+    /// Each value owned on its own.
+    Set,
+    /// Items merged by these key fields.
+    Map(Vec<String>),
+}
+
+/// Where list kinds come from: the CRD's structural schema, or (no schema) the
+/// built-in table.
+#[derive(Clone, Debug, Default)]
+pub struct Lists {
+    /// openAPIV3Schema of the resource version, for custom resources.
+    pub schema: Option<std::sync::Arc<Value>>,
+}
+
+impl Lists {
+    /// The kind of the list at `path`.
+    pub fn kind(&self, path: &[Elem]) -> ListKind {
+        match path {
+            [Elem::Field(a), Elem::Field(b)] if a == "metadata" && b == "finalizers" => {
+                return ListKind::Set;
+            }
+            [Elem::Field(a), Elem::Field(b)] if a == "metadata" && b == "ownerReferences" => {
+                return ListKind::Map(vec!["uid".into()]);
+            }
+            [Elem::Field(a), ..] if a == "metadata" => return ListKind::Atomic,
+            _ => {}
+        }
+        match &self.schema {
+            Some(schema) => schema_list_kind(schema, path),
+            None => match path.last() {
+                Some(Elem::Field(name)) => match name.as_str() {
+                    "conditions" => ListKind::Map(vec!["type".into()]),
+                    "containers"
+                    | "initContainers"
+                    | "ephemeralContainers"
+                    | "env"
+                    | "volumes"
+                    | "imagePullSecrets" => ListKind::Map(vec!["name".into()]),
+                    _ => ListKind::Atomic,
+                },
+                _ => ListKind::Atomic,
+            },
+        }
+    }
+}
+
+fn schema_list_kind(schema: &Value, path: &[Elem]) -> ListKind {
+    let mut node = schema;
+    for elem in path {
+        let next = match elem {
+            Elem::Field(k) => node
+                .get("properties")
+                .and_then(|p| p.get(k))
+                .or_else(|| node.get("additionalProperties").filter(|a| a.is_object())),
+            Elem::Item(_) | Elem::Key(_) => node.get("items"),
+        };
+        match next {
+            Some(n) => node = n,
+            None => return ListKind::Atomic,
+        }
+    }
+    match node.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        Some("set") => ListKind::Set,
+        Some("map") => {
+            let keys: Vec<String> = node
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|k| {
+                    k.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if keys.is_empty() {
+                ListKind::Atomic
+            } else {
+                ListKind::Map(keys)
+            }
+        }
+        _ => ListKind::Atomic,
+    }
+}
+
+/// Whether a path is a key field of a map-list item (kept while the item is).
+fn is_key_field(path: &[Elem]) -> bool {
+    match path {
+        [.., Elem::Key(text), Elem::Field(field)] => {
+            matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(key)) if key.contains_key(field))
+        }
+        _ => false,
+    }
+}
+
+/// The key element of a map-list item: its key fields as a JSON object.
+fn item_key(item: &Value, keys: &[String]) -> String {
+    let mut map = Map::new();
+    for k in keys {
+        map.insert(k.clone(), item.get(k).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(map).to_string()
+}
+
+/// Whether a map-list item has the key fields of a key element.
+fn matches_key(item: &Value, key_text: &str) -> bool {
+    let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key_text) else {
+        return false;
+    };
+    key.iter()
+        .all(|(k, v)| item.get(k).unwrap_or(&Value::Null) == v)
 }
 
 /// A path from the object root.
@@ -51,10 +172,6 @@ const SERVER_METADATA: &[&str] = &[
     "selfLink",
 ];
 
-fn is_set_list(path: &[Elem]) -> bool {
-    matches!(path, [Elem::Field(a), Elem::Field(b)] if a == "metadata" && b == "finalizers")
-}
-
 fn root_key_in_scope(key: &str, scope: Scope) -> bool {
     match key {
         "apiVersion" | "kind" => false,
@@ -77,7 +194,7 @@ pub fn scoped(obj: &Value, scope: Scope) -> Value {
 }
 
 /// All owned leaf paths of `obj` within `scope`.
-pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
+pub fn leaves(obj: &Value, scope: Scope, lists: &Lists) -> FieldSet {
     let mut out = FieldSet::new();
     if let Some(map) = obj.as_object() {
         for (k, v) in map {
@@ -92,34 +209,51 @@ pub fn leaves(obj: &Value, scope: Scope) -> FieldSet {
                             continue;
                         }
                         path.push(Elem::Field(mk.clone()));
-                        collect(mv, &mut path, &mut out);
+                        collect(mv, &mut path, &mut out, lists);
                         path.pop();
                     }
                 }
             } else {
-                collect(v, &mut path, &mut out);
+                collect(v, &mut path, &mut out, lists);
             }
         }
     }
     out
 }
 
-fn collect(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
+fn collect(v: &Value, path: &mut FieldPath, out: &mut FieldSet, lists: &Lists) {
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, child) in map {
                 path.push(Elem::Field(k.clone()));
-                collect(child, path, out);
+                collect(child, path, out, lists);
                 path.pop();
             }
         }
-        Value::Array(items) if is_set_list(path) => {
-            for item in items {
-                let mut p = path.clone();
-                p.push(Elem::Item(item.to_string()));
-                out.insert(p);
+        Value::Array(items) => match lists.kind(path) {
+            ListKind::Set => {
+                for item in items {
+                    let mut p = path.clone();
+                    p.push(Elem::Item(item.to_string()));
+                    out.insert(p);
+                }
             }
-        }
+            ListKind::Map(keys) => {
+                for item in items {
+                    path.push(Elem::Key(item_key(item, &keys)));
+                    match item {
+                        Value::Object(m) if !m.is_empty() => collect(item, path, out, lists),
+                        _ => {
+                            out.insert(path.clone());
+                        }
+                    }
+                    path.pop();
+                }
+            }
+            ListKind::Atomic => {
+                out.insert(path.clone());
+            }
+        },
         _ => {
             out.insert(path.clone());
         }
@@ -141,6 +275,10 @@ pub fn value_at<'a>(obj: &'a Value, path: &[Elem]) -> Option<&'a Value> {
                 .as_array()?
                 .iter()
                 .find(|item| same_item(item, text))?,
+            Elem::Key(text) => current
+                .as_array()?
+                .iter()
+                .find(|item| matches_key(item, text))?,
         };
     }
     Some(current)
@@ -158,6 +296,9 @@ pub fn remove_at(obj: &mut Value, path: &[Elem]) {
             Elem::Item(text) => current
                 .as_array_mut()
                 .and_then(|items| items.iter_mut().find(|item| same_item(item, text))),
+            Elem::Key(text) => current
+                .as_array_mut()
+                .and_then(|items| items.iter_mut().find(|item| matches_key(item, text))),
         };
         match next {
             Some(n) => current = n,
@@ -173,6 +314,11 @@ pub fn remove_at(obj: &mut Value, path: &[Elem]) {
         Elem::Item(text) => {
             if let Some(items) = current.as_array_mut() {
                 items.retain(|item| !same_item(item, text));
+            }
+        }
+        Elem::Key(text) => {
+            if let Some(items) = current.as_array_mut() {
+                items.retain(|item| !matches_key(item, text));
             }
         }
     }
@@ -202,7 +348,7 @@ fn contends(a: &[Elem], in_a: &Value, b: &[Elem], in_b: &Value) -> bool {
 }
 
 /// Renders a path the way conflict messages show it: `.spec.replicas`,
-/// `.metadata.finalizers[="x"]`.
+/// `.metadata.finalizers[="x"]`, `.status.conditions[type="Ready"].status`.
 pub fn render(path: &[Elem]) -> String {
     let mut s = String::new();
     for elem in path {
@@ -214,6 +360,15 @@ pub fn render(path: &[Elem]) -> String {
             Elem::Item(text) => {
                 s.push_str("[=");
                 s.push_str(text);
+                s.push(']');
+            }
+            Elem::Key(text) => {
+                let pairs: Vec<String> = match serde_json::from_str::<Value>(text) {
+                    Ok(Value::Object(key)) => key.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    _ => vec![text.clone()],
+                };
+                s.push('[');
+                s.push_str(&pairs.join(","));
                 s.push(']');
             }
         }
@@ -281,6 +436,8 @@ fn decode(tree: &Value, path: &mut FieldPath, out: &mut FieldSet) {
             Elem::Field(name.to_string())
         } else if let Some(item) = k.strip_prefix("v:") {
             Elem::Item(item.to_string())
+        } else if let Some(key) = k.strip_prefix("k:") {
+            Elem::Key(key.to_string())
         } else {
             continue;
         };
@@ -294,6 +451,7 @@ fn elem_key(elem: &Elem) -> String {
     match elem {
         Elem::Field(k) => format!("f:{k}"),
         Elem::Item(text) => format!("v:{text}"),
+        Elem::Key(text) => format!("k:{text}"),
     }
 }
 
@@ -367,6 +525,8 @@ pub struct Writer<'a> {
     /// `fieldValidation=Strict`: unknown fields of custom resources are kept (for
     /// the validator to report) instead of pruned.
     pub strict: bool,
+    /// List kinds of the resource.
+    pub lists: Lists,
 }
 
 /// An apply conflict: the other manager and the rendered path.
@@ -385,7 +545,7 @@ pub fn apply(
     let live_value = live.unwrap_or(&empty);
     let mut entries = read_entries(live_value);
     let config = scoped(config, writer.scope);
-    let new_set = leaves(&config, writer.scope);
+    let new_set = leaves(&config, writer.scope, &writer.lists);
     let is_mine = |e: &Entry| e.same_owner(writer.manager, "Apply", writer.subresource);
 
     // Conflicts with every other manager.
@@ -433,21 +593,48 @@ pub fn apply(
         .filter(|e| !is_mine(e))
         .map(|e| &e.fields)
         .collect();
-    for gone in old_set.difference(&new_set) {
-        let owned_elsewhere = others.iter().any(|set| {
+    let owned_elsewhere = |path: &[Elem]| {
+        others.iter().any(|set| {
             set.iter()
-                .any(|p| contends(p, live_value, gone, live_value))
+                .any(|p| contends(p, live_value, path, live_value))
         }) || new_set
             .iter()
-            .any(|p| contends(p, &config, gone, live_value));
-        if owned_elsewhere {
+            .any(|p| contends(p, &config, path, live_value))
+    };
+    let gone: Vec<&FieldPath> = old_set
+        .difference(&new_set)
+        .filter(|g| !owned_elsewhere(g))
+        .collect();
+    // A map-list item nobody owns anything of any more is removed whole (first,
+    // while its key fields still identify it).
+    let mut whole_items: BTreeSet<FieldPath> = BTreeSet::new();
+    for g in &gone {
+        for (i, elem) in g.iter().enumerate() {
+            if !matches!(elem, Elem::Key(_)) {
+                continue;
+            }
+            let item = &g[..=i];
+            let still_owned = others
+                .iter()
+                .chain(std::iter::once(&&new_set))
+                .any(|set| set.iter().any(|p| p.starts_with(item)));
+            if !still_owned {
+                whole_items.insert(item.to_vec());
+            }
+        }
+    }
+    for item in &whole_items {
+        remove_at(&mut obj, item);
+    }
+    for g in gone {
+        if whole_items.iter().any(|item| g.starts_with(item)) || is_key_field(g) {
             continue;
         }
-        remove_at(&mut obj, gone);
-        prune_empty_parents(&mut obj, gone, &others, &new_set);
+        remove_at(&mut obj, g);
+        prune_empty_parents(&mut obj, g, &others, &new_set);
     }
 
-    merge_config(&mut obj, &config, &mut Vec::new());
+    merge_config(&mut obj, &config, &mut Vec::new(), &writer.lists);
 
     match entries.iter_mut().find(|e| is_mine(e)) {
         Some(entry) => {
@@ -494,7 +681,7 @@ fn prune_empty_parents(
     }
 }
 
-fn merge_config(target: &mut Value, config: &Value, path: &mut FieldPath) {
+fn merge_config(target: &mut Value, config: &Value, path: &mut FieldPath, lists: &Lists) {
     let (Some(target_map), Some(config_map)) = (target.as_object_mut(), config.as_object()) else {
         *target = config.clone();
         return;
@@ -507,7 +694,7 @@ fn merge_config(target: &mut Value, config: &Value, path: &mut FieldPath) {
                 let mut meta = meta.clone();
                 meta.remove("managedFields");
                 path.push(Elem::Field(k.clone()));
-                merge_config(slot, &Value::Object(meta), path);
+                merge_config(slot, &Value::Object(meta), path, lists);
                 path.pop();
             }
             continue;
@@ -519,21 +706,46 @@ fn merge_config(target: &mut Value, config: &Value, path: &mut FieldPath) {
             }
             Value::Object(_) if target_map.get(k).is_some_and(Value::is_object) => {
                 if let Some(slot) = target_map.get_mut(k) {
-                    merge_config(slot, v, path);
+                    merge_config(slot, v, path, lists);
                 }
             }
-            Value::Array(items) if is_set_list(path) => {
-                let slot = target_map.entry(k.clone()).or_insert_with(|| json!([]));
-                if let Some(existing) = slot.as_array_mut() {
-                    for item in items {
-                        if !existing.contains(item) {
-                            existing.push(item.clone());
+            Value::Array(items) => match lists.kind(path) {
+                ListKind::Set => {
+                    let slot = target_map.entry(k.clone()).or_insert_with(|| json!([]));
+                    if let Some(existing) = slot.as_array_mut() {
+                        for item in items {
+                            if !existing.contains(item) {
+                                existing.push(item.clone());
+                            }
+                        }
+                    } else {
+                        *slot = v.clone();
+                    }
+                }
+                ListKind::Map(keys) => {
+                    let slot = target_map.entry(k.clone()).or_insert_with(|| json!([]));
+                    if !slot.is_array() {
+                        *slot = json!([]);
+                    }
+                    if let Some(existing) = slot.as_array_mut() {
+                        for item in items {
+                            let key = item_key(item, &keys);
+                            path.push(Elem::Key(key.clone()));
+                            match existing.iter_mut().find(|e| matches_key(e, &key)) {
+                                Some(e) if e.is_object() && item.is_object() => {
+                                    merge_config(e, item, path, lists);
+                                }
+                                Some(e) => *e = item.clone(),
+                                None => existing.push(item.clone()),
+                            }
+                            path.pop();
                         }
                     }
-                } else {
-                    *slot = v.clone();
                 }
-            }
+                ListKind::Atomic => {
+                    target_map.insert(k.clone(), v.clone());
+                }
+            },
             _ => {
                 target_map.insert(k.clone(), v.clone());
             }
@@ -549,13 +761,13 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, writer: &Writer<'_>) 
     let empty = json!({});
     let old_value = old.unwrap_or(&empty);
     let mut entries = read_entries(old_value);
-    let new_leaves = leaves(new, writer.scope);
+    let new_leaves = leaves(new, writer.scope, &writer.lists);
     let changed: Vec<FieldPath> = new_leaves
         .iter()
         .filter(|p| value_at(old_value, p) != value_at(new, p))
         .cloned()
         .collect();
-    let removed: Vec<FieldPath> = leaves(old_value, writer.scope)
+    let removed: Vec<FieldPath> = leaves(old_value, writer.scope, &writer.lists)
         .into_iter()
         .filter(|p| value_at(new, p).is_none())
         .collect();

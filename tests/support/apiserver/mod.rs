@@ -54,16 +54,22 @@
 //!   `application/apply-patch+yaml` (server-side apply, JSON or YAML body):
 //!   a `resourceVersion` in any patch body is a precondition (409 when stale).
 //! - **server-side apply** (`fieldManager` required, `force`): the applied config is
-//!   merged into the object (maps recursively, lists replaced whole except
-//!   `metadata.finalizers`, which is a set; `null` removes a field); fields that the
-//!   same manager applied before and omits now are removed unless another manager
-//!   owns them; applying a value different from one owned by another manager
-//!   (Apply or Update) is a 409 `Conflict` listing `conflict with "m": .spec.x`,
-//!   unless `force=true`, which takes ownership. Ownership is tracked per leaf field
-//!   (per manager, operation and subresource) in real `managedFields` entries
-//!   (FieldsV1); non-apply writes record an `Update` entry for the fields they
-//!   change. Apply creates the object if it does not exist. Lists of maps are atomic
-//!   (no `x-kubernetes-list-map-keys` merging).
+//!   merged into the object (maps recursively; lists by their kind: atomic lists
+//!   are replaced whole, `x-kubernetes-list-type: set` lists and
+//!   `metadata.finalizers` are unions, `x-kubernetes-list-type: map` lists merge
+//!   item by item on `x-kubernetes-list-map-keys`; for built-in kinds `conditions`
+//!   merge by `type`, `containers`, `initContainers`, `env`, `volumes`,
+//!   `imagePullSecrets` by `name`, `metadata.ownerReferences` by `uid`; `null`
+//!   removes a field); fields that the same manager applied before and omits now
+//!   are removed unless another manager owns them (a map-list item goes when
+//!   nobody owns any of its fields); applying a value different from one owned by
+//!   another manager (Apply or Update) is a 409 `Conflict` listing
+//!   `conflict with "m": .spec.x` (or `.status.conditions[type="Ready"].status`),
+//!   unless `force=true`, which takes ownership. Ownership is tracked per leaf
+//!   field (per manager, operation and subresource) in real `managedFields`
+//!   entries (FieldsV1 with `f:`, `v:`, `k:` and `.`); non-apply writes record an
+//!   `Update` entry for the fields they change. Apply creates the object if it
+//!   does not exist.
 //! - **status subresource**: PUT/PATCH/apply on `.../status` change only status;
 //!   writes to the main resource keep the stored status. `metadata.generation`
 //!   increases when anything but metadata (and status, for kinds with a status
@@ -337,6 +343,7 @@ impl ApiServerBuilder {
                 now: &now,
                 scope: Scope::NoStatus,
                 strict: false,
+                lists: Default::default(),
             };
             store
                 .create(store::CRD_KEY, None, body, &writer, false, true)

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The openAPIV3Schema for the version named in `apiVersion` (storage version
 /// if it does not match), as JSON.
-fn schema_for(crd: &CustomResourceDefinition, api_version: &str) -> Option<Value> {
+pub fn schema_for(crd: &CustomResourceDefinition, api_version: &str) -> Option<Value> {
     let version = api_version.rsplit('/').next().unwrap_or("");
     let versions = &crd.spec.versions;
     let chosen = versions

@@ -97,6 +97,17 @@ pub struct Store {
     pub gc_wanted: bool,
 }
 
+/// List kinds for a resource: from the CRD schema of the version, or built-in.
+pub fn lists_for(rt: &ResourceType, api_version: &str) -> managed::Lists {
+    managed::Lists {
+        schema: rt
+            .crd
+            .as_ref()
+            .and_then(|crd| super::prune::schema_for(crd, api_version))
+            .map(Arc::new),
+    }
+}
+
 /// The current time as Kubernetes writes `Time` values.
 pub fn now() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -197,6 +208,7 @@ impl Store {
                 now: &now(),
                 scope: Scope::NoStatus,
                 strict: false,
+                lists: Default::default(),
             };
             let _ = store.create(NAMESPACE_KEY, None, body, &writer, false, true);
         }
@@ -388,6 +400,10 @@ impl Store {
         record: bool,
     ) -> Result<Value, ApiError> {
         let rt = self.resource(key)?.clone();
+        let writer = &Writer {
+            lists: lists_for(&rt, writer.api_version),
+            ..writer.clone()
+        };
         if !obj.is_object() {
             return Err(ApiError::bad_request(
                 "the request body must be a JSON object",
@@ -512,6 +528,10 @@ impl Store {
         record: bool,
     ) -> Result<Value, ApiError> {
         let rt = self.resource(key)?.clone();
+        let writer = &Writer {
+            lists: lists_for(&rt, writer.api_version),
+            ..writer.clone()
+        };
         if !new.is_object() {
             return Err(ApiError::bad_request(
                 "the request body must be a JSON object",
