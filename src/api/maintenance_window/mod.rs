@@ -139,7 +139,8 @@ pub struct CronWindow {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(extend("x-kubernetes-validations" = [{
     "rule": "self.end > self.start",
-    "message": "end must be after start"
+    "message": "end must be after start",
+    "fieldPath": ".end"
 }]))]
 pub struct OneOffWindow {
     /// When the window opens, RFC 3339 with offset, e.g. `2026-03-14T22:00:00Z`.
