@@ -421,6 +421,40 @@ async fn patches_and_generation_on_a_deployment() {
         .unwrap();
     assert_eq!(p.spec.paused, Some(true));
     assert_eq!(p.spec.replicas, Some(5));
+    // Containers merge by name; `$patch: delete` removes one; finalizers are a union.
+    let smp = |patch: Value| {
+        let api = api.clone();
+        async move {
+            api.patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+                .await
+                .unwrap()
+        }
+    };
+    let containers = |d: &Deployment| -> Vec<(String, String)> {
+        let spec = d.spec.template.spec.as_ref().unwrap();
+        spec.containers
+            .iter()
+            .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+            .collect()
+    };
+    let p = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}})).await;
+    assert_eq!(containers(&p), [("c".to_string(), "nginx:2".to_string())]);
+    assert_eq!(
+        p.metadata.generation,
+        Some(5),
+        "a strategic spec change bumps it"
+    );
+    let p = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "d", "image": "sidecar:1"}]}}}})).await;
+    assert_eq!(containers(&p).len(), 2);
+    let p = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "d", "$patch": "delete"}]}}}})).await;
+    assert_eq!(containers(&p), [("c".to_string(), "nginx:2".to_string())]);
+    smp(json!({"metadata": {"finalizers": ["a/one"]}})).await;
+    let p = smp(json!({"metadata": {"finalizers": ["b/two"]}})).await;
+    assert_eq!(p.finalizers(), ["a/one", "b/two"]);
+    let p = smp(json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a/one"]}})).await;
+    assert_eq!(p.finalizers(), ["b/two"]);
+    let p = smp(json!({"metadata": {"finalizers": null}})).await;
+    assert!(p.finalizers().is_empty());
 
     // A patch carrying a stale resourceVersion conflicts.
     let err = api_error(
@@ -444,6 +478,7 @@ async fn patches_and_generation_on_a_deployment() {
         .await
         .unwrap();
     assert!(p.status.is_none());
+    let generation_before = p.metadata.generation;
     let p = api
         .patch_status(
             "web",
@@ -455,8 +490,7 @@ async fn patches_and_generation_on_a_deployment() {
     assert_eq!(p.status.as_ref().unwrap().replicas, Some(4));
     assert_eq!(p.spec.replicas, Some(5));
     assert_eq!(
-        p.metadata.generation,
-        Some(4),
+        p.metadata.generation, generation_before,
         "status writes keep the generation"
     );
 }
@@ -517,6 +551,28 @@ async fn custom_resource_status_subresource_and_generation() {
     assert_eq!(r.spec.size, 2);
     assert_eq!(r.status.as_ref().unwrap().phase.as_deref(), Some("Done"));
     assert_eq!(r.metadata.generation, Some(2));
+
+    // Custom resources allow no update without a resourceVersion.
+    let mut unconditional = api.get("w").await.unwrap();
+    unconditional.metadata.resource_version = None;
+    let err = api_error(
+        api.replace("w", &PostParams::default(), &unconditional)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+
+    // Custom resources do not take strategic merge patches.
+    let err = api_error(
+        api.patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": 3}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 415);
 
     // The status of a kind without a status subresource is not a subresource.
     let cms: Api<ConfigMap> = Api::namespaced(api.clone().into_client(), "default");

@@ -490,6 +490,22 @@ impl Ctx<'_> {
 
     fn update(&self, body: &Bytes) -> Result<Response, ApiError> {
         let new = patch::parse_body(body, false)?;
+        let given = new
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if self.rt.crd.is_some() && given.is_empty() {
+            // Custom resources allow no unconditional update.
+            return Err(ApiError::invalid(
+                &self.rt.kind,
+                &self.rt.group,
+                self.name(),
+                &[
+                    "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+                        .into(),
+                ],
+            ));
+        }
         let mut st = lock(self.inner)?;
         let old = st
             .get(self.key, self.ns(), self.name())
@@ -510,7 +526,8 @@ impl Ctx<'_> {
             .get(self.key, self.ns(), self.name())
             .cloned()
             .ok_or_else(|| self.not_found())?;
-        let new = patch::apply_patch(&old, kind, body)?;
+        let lists = store::lists_for(self.rt, &self.api_version);
+        let new = patch::apply_patch(&old, kind, body, &lists, self.rt.crd.is_some())?;
         self.check_rv(&old, &new)?;
         let stored = st.commit_update(self.key, &old, new, &self.writer(), self.dry_run, true)?;
         Ok(self.out(StatusCode::OK, &stored))

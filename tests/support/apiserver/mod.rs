@@ -46,11 +46,13 @@
 //!   `generation: 1`; 409 `AlreadyExists`; status is dropped for kinds with a status
 //!   subresource; `dryRun=All`.
 //! - **update** (PUT): 409 `Conflict` when the body's resourceVersion is stale
-//!   (an empty resourceVersion is an unconditional update); server-owned metadata
+//!   (an empty resourceVersion is an unconditional update for built-in kinds and
+//!   422 for custom resources, as in Kubernetes); server-owned metadata
 //!   (uid, creationTimestamp, deletionTimestamp, generation) cannot be changed.
 //! - **patch**: `application/merge-patch+json` (RFC 7386),
 //!   `application/json-patch+json` (RFC 6902), `application/strategic-merge-patch+json`
-//!   (treated as a merge patch: `$` directives dropped, lists replaced whole),
+//!   for built-in kinds (lists merged by the keys below, `$patch: delete`,
+//!   `$deleteFromPrimitiveList`; 415 for custom resources, as in Kubernetes),
 //!   `application/apply-patch+yaml` (server-side apply, JSON or YAML body):
 //!   a `resourceVersion` in any patch body is a precondition (409 when stale).
 //! - **server-side apply** (`fieldManager` required, `force`): the applied config is
