@@ -39,6 +39,9 @@ pub use leader::LeaseSettings;
 pub use metrics::Metrics;
 pub use reconcile::ManagedKind;
 
+/// How often a kind's initial-list completion is re-checked for `/readyz`.
+const SYNC_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Errors that stop the controller process.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -197,17 +200,25 @@ async fn run_kind<K: ManagedKind>(
     };
     let controller = Controller::new_with(api, watcher::Config::default(), resource);
     let store = controller.store();
+    // kube-runtime's `Store::wait_until_ready` wakes only the most recent waiter (one oneshot
+    // waker), and the Controller itself waits on the same store; so re-poll with a short
+    // timeout instead of waiting once.
     let synced = {
         let stop = stop.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                ready = store.wait_until_ready() => {
-                    if ready.is_ok() {
-                        debug!(kind = K::KIND, "initial list done");
-                        health.kind_synced(K::KIND);
-                    }
+            loop {
+                tokio::select! {
+                    ready = tokio::time::timeout(SYNC_POLL, store.wait_until_ready()) => match ready {
+                        Ok(Ok(())) => {
+                            debug!(kind = K::KIND, "initial list done");
+                            health.kind_synced(K::KIND);
+                            return;
+                        }
+                        Ok(Err(_)) => return,
+                        Err(_) => {}
+                    },
+                    () = stop.cancelled() => return,
                 }
-                () = stop.cancelled() => {}
             }
         })
     };
