@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::CustomResource;
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
     AlertingSpec, Duration, HttpHeader, HttpMethod, STATUS_CODE_PATTERN, SecretKeyRef, Severity,
 };
 
+mod k8s_schema;
 mod schedule_check;
 mod status;
 mod validate;
@@ -80,7 +81,7 @@ pub struct CronJobSpecSpec {
     /// Run an arbitrary Job (any image, command and volumes): the template of the Jobs the
     /// CronJob creates. Exactly one of `httpTrigger` and `jobTemplate` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "job_template_schema")]
+    #[schemars(schema_with = "k8s_schema::job_template")]
     pub job_template: Option<JobTemplateSpec>,
     /// What to do when a run is due while the previous one is still going. Defaults to Forbid
     /// (not Kubernetes' Allow) because the jobs the guides schedule — crawls, resets, cleanups —
@@ -121,61 +122,12 @@ pub struct CronJobSpecSpec {
     /// CPU and memory for the HTTP trigger container. Only with `httpTrigger`; a job template
     /// sets resources on its own containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "resources_schema")]
+    #[schemars(schema_with = "k8s_schema::resources")]
     pub resources: Option<ResourceRequirements>,
     /// How runs are watched and who hears about problems. Without it, status is still kept but
     /// nothing alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<CronMonitoring>,
-}
-
-/// Schema of `jobTemplate`: Kubernetes' own JobTemplateSpec schema (so the API server checks
-/// the template) with its nested descriptions dropped. With them the CRD exceeds the 256 KiB a
-/// client-side `kubectl apply` can store in its last-applied annotation; `kubectl explain
-/// cronjob.spec.jobTemplate` documents the same fields.
-fn job_template_schema(generator: &mut SchemaGenerator) -> Schema {
-    let mut schema = generator.subschema_for::<JobTemplateSpec>();
-    strip_schema_descriptions(&mut schema);
-    schema
-}
-
-/// Schema of `resources`: Kubernetes' ResourceRequirements without nested descriptions (see
-/// [`job_template_schema`]).
-fn resources_schema(generator: &mut SchemaGenerator) -> Schema {
-    let mut schema = generator.subschema_for::<ResourceRequirements>();
-    strip_schema_descriptions(&mut schema);
-    schema
-}
-
-fn strip_schema_descriptions(schema: &mut Schema) {
-    if let Some(map) = schema.as_object_mut() {
-        let mut value = serde_json::Value::Object(std::mem::take(map));
-        strip_descriptions(&mut value);
-        if let serde_json::Value::Object(stripped) = value {
-            *map = stripped;
-        }
-    }
-}
-
-/// Removes every `description` keyword below `value`, leaving properties that happen to be
-/// named `description` alone.
-fn strip_descriptions(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            map.remove("description");
-            for (key, child) in map.iter_mut() {
-                if key == "properties" {
-                    if let serde_json::Value::Object(properties) = child {
-                        properties.values_mut().for_each(strip_descriptions);
-                    }
-                } else {
-                    strip_descriptions(child);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
-        _ => {}
-    }
 }
 
 fn default_successful_history() -> i32 {

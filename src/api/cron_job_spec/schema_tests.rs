@@ -85,3 +85,22 @@ fn crd_fits_a_client_side_apply() {
         crd.len()
     );
 }
+
+#[test]
+fn quantities_may_be_numbers_or_strings() {
+    let resources = "{requests: {cpu: 1, memory: 64Mi}, limits: {cpu: '0.5', memory: 134217728}}";
+    assert_eq!(
+        schema_errors(GOOD, |s| s["resources"] = yaml(resources)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        schema_errors(TEMPLATE, |s| {
+            s["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["resources"] =
+                yaml(resources)
+        }),
+        Vec::<String>::new()
+    );
+    rejects_at(GOOD, "spec.resources.limits.cpu", |s| {
+        s["resources"] = yaml("{limits: {cpu: [1]}}")
+    });
+}

@@ -272,3 +272,13 @@ fn job_template_rules() {
         "spec.resources",
     );
 }
+
+#[test]
+fn numeric_quantities_deserialize() {
+    let job = edit(GOOD, |s| {
+        s["resources"] = yaml("{requests: {cpu: 1, memory: 64Mi}}")
+    });
+    assert_eq!(job.validate(), vec![]);
+    let requests = job.spec.resources.and_then(|r| r.requests).unwrap();
+    assert_eq!(requests["cpu"].0, "1");
+}
