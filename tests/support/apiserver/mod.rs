@@ -122,14 +122,18 @@
 
 pub mod discovery;
 pub mod errors;
+pub mod fieldpath;
+pub mod fields_v1;
 pub mod gc;
 pub mod handlers;
 pub mod managed;
+pub mod names;
 pub mod patch;
 pub mod prune;
 pub mod resources;
 pub mod selectors;
 pub mod store;
+pub mod verbs;
 pub mod watch;
 
 use std::net::SocketAddr;

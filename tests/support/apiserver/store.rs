@@ -12,7 +12,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::errors::ApiError;
 use super::managed::{self, Scope, Writer};
-use super::resources::{self, ResourceType};
+use super::names::{crd_name_problem, name_problem};
+use super::resources::{self, ResourceType, crd_status};
 use super::selectors::Selector;
 
 /// Validates a custom resource against its CRD; returns error messages.
@@ -775,71 +776,4 @@ impl Store {
     pub fn is_deleted_namespace(&self, ns: &str) -> bool {
         self.deleted_namespaces.contains(ns)
     }
-}
-
-fn is_label(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// Why a name is not acceptable for a resource, as the real server checks:
-/// DNS-1123 labels for namespaces and services, DNS-1123 subdomains otherwise.
-fn name_problem(rt: &ResourceType, name: &str) -> Option<String> {
-    if matches!(rt.plural.as_str(), "namespaces" | "services") {
-        return (!is_label(name)).then(|| {
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', start and end with an alphanumeric character, and be at most 63 characters".to_string()
-        });
-    }
-    if name.len() > 253 || !name.split('.').all(is_label) {
-        return Some("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
-    }
-    None
-}
-
-/// A CRD must be named `<plural>.<group>`.
-fn crd_name_problem(crd: &Value, name: &str) -> Option<String> {
-    let plural = crd
-        .pointer("/spec/names/plural")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let group = crd
-        .pointer("/spec/group")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let expected = format!("{plural}.{group}");
-    (name != expected).then(|| {
-        format!("metadata.name: Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group ({expected})")
-    })
-}
-
-fn crd_status(crd: &Value, now: &str) -> Value {
-    let names = crd
-        .pointer("/spec/names")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let stored: Vec<Value> = crd
-        .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .map(|vs| {
-            vs.iter()
-                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
-                .filter_map(|v| v.get("name").cloned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let condition = |t: &str, reason: &str, message: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
-    json!({
-        "acceptedNames": names,
-        "storedVersions": stored,
-        "conditions": [
-            condition("NamesAccepted", "NoConflicts", "no conflicts found"),
-            condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-        ],
-    })
 }
