@@ -781,6 +781,21 @@ async fn finalizers_hold_deletion_until_removed() {
     let still = api.get("fin").await.unwrap();
     assert!(still.metadata.deletion_timestamp.is_some());
 
+    // No finalizer can be added once deletion started.
+    let err = api_error(
+        api.patch(
+            "fin",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["test.watchkeeper.dev/cleanup", "late/one"]}}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(err.message.contains("late/one"), "{}", err.message);
+
     // Spec writes are still possible; deletionTimestamp cannot be removed by a client.
     let p = api
         .patch(

@@ -81,7 +81,8 @@
 //!   until the finalizers are removed; `propagationPolicy` Background (default),
 //!   Foreground (`foregroundDeletion` finalizer until dependents are gone) and
 //!   Orphan (`orphan` finalizer; ownerReferences to the owner are removed);
-//!   preconditions (uid, resourceVersion); deletecollection with selectors.
+//!   preconditions (uid, resourceVersion); deletecollection with selectors; no
+//!   finalizer can be added once deletion has started (422).
 //!   A background garbage collector deletes objects all of whose ownerReferences
 //!   name owners (by uid) that no longer exist.
 //! - **pruning and validation** of custom resources: unknown fields (not declared

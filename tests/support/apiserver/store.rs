@@ -546,6 +546,23 @@ impl Store {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
+        if old.pointer("/metadata/deletionTimestamp").is_some() && writer.subresource != "status" {
+            let before = finalizers(old);
+            let added: Vec<String> = finalizers(&new)
+                .into_iter()
+                .filter(|f| !before.contains(f))
+                .collect();
+            if !added.is_empty() {
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    &rt.group,
+                    &name,
+                    &[format!(
+                        "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                    )],
+                ));
+            }
+        }
         let applied_fields = new.pointer("/metadata/managedFields").cloned();
         if writer.subresource == "status" {
             // Only status changes through the status subresource.
