@@ -178,6 +178,36 @@ impl Checker {
         if value.is_null() {
             return;
         }
+        // `kind: List` (what `kubectl get -o yaml` writes): check every item, with lines found
+        // under `items[i]`.
+        if value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            && value.get("kind").and_then(Value::as_str) == Some("List")
+            && let Some(items) = value.get("items").and_then(Value::as_array)
+        {
+            for (index, item) in items.iter().enumerate() {
+                let prefix = yaml::join_index("items", index);
+                let line_of = |path: &str| {
+                    document.line_of(&if path.is_empty() {
+                        prefix.clone()
+                    } else {
+                        format!("{prefix}.{path}")
+                    })
+                };
+                self.check_object(label, item, document.index, &line_of);
+            }
+            return;
+        }
+        self.check_object(label, value, document.index, &|path| document.line_of(path));
+    }
+
+    /// Checks one object; `line_of` locates a field path of the object in its file.
+    fn check_object(
+        &mut self,
+        label: &str,
+        value: &Value,
+        index: usize,
+        line_of: &dyn Fn(&str) -> usize,
+    ) {
         let text_field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
         let api_version = text_field("apiVersion");
         let kind = text_field("kind");
@@ -188,8 +218,8 @@ impl Checker {
             .map(str::to_string);
         let mut doc = DocumentReport {
             file: label.to_string(),
-            line: document.line,
-            index: document.index,
+            line: line_of(""),
+            index,
             api_version: api_version.clone(),
             kind: kind.clone(),
             name: name.clone(),
@@ -222,7 +252,7 @@ impl Checker {
             .into_iter()
             .map(|error| ErrorLine {
                 file: label.to_string(),
-                line: document.line_of(&error.path),
+                line: line_of(&error.path),
                 kind: kind.clone(),
                 name: name.clone(),
                 path: error.path,
@@ -401,6 +431,35 @@ mod tests {
         remove_path(&mut value, "spec.steps[0]");
         remove_path(&mut value, "spec.missing.x");
         assert_eq!(value, json!({ "spec": { "steps": [{ "b": 2 }] } }));
+    }
+
+    #[test]
+    fn items_of_a_list_are_checked_with_their_lines() {
+        let text = "\
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: other
+  - apiVersion: watchkeeper.dev/v1alpha1
+    kind: CronJobSpec
+    metadata:
+      name: listed
+    spec:
+      schedule: \"0 2 * * *\"
+      extra: 1
+";
+        let report = check_str("list.yaml", text, Options::default());
+        assert_eq!(report.summary.skipped, 1);
+        assert_eq!(report.summary.invalid, 1);
+        let error = report.errors.iter().find(|e| e.path == "spec.extra");
+        assert_eq!(
+            error.map(|e| (e.line, e.name.as_deref())),
+            Some((14, Some("listed")))
+        );
+        assert_eq!(report.documents[1].line, 8);
     }
 
     #[test]
