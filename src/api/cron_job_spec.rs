@@ -286,6 +286,23 @@ fn default_missed_severity() -> Severity {
     Severity::P1
 }
 
+impl CronJobSpecSpec {
+    /// The time zone the schedule is read in: `timeZone`, or UTC when unset.
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, crate::schedule::ScheduleError> {
+        match &self.time_zone {
+            Some(zone) => crate::schedule::parse_time_zone(zone),
+            None => Ok(chrono_tz::UTC),
+        }
+    }
+
+    /// The parsed schedule in its time zone, for computing `status.nextRun` and lateness.
+    pub fn cron_schedule(
+        &self,
+    ) -> Result<crate::schedule::CronSchedule, crate::schedule::ScheduleError> {
+        crate::schedule::CronSchedule::parse(&self.schedule, self.time_zone()?)
+    }
+}
+
 super::impl_has_conditions!(CronJobSpec);
 
 #[cfg(test)]

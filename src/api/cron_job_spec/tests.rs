@@ -282,3 +282,24 @@ fn numeric_quantities_deserialize() {
     let requests = job.spec.resources.and_then(|r| r.requests).unwrap();
     assert_eq!(requests["cpu"].0, "1");
 }
+
+#[test]
+fn parsed_schedule_uses_the_time_zone() {
+    use chrono::{TimeZone, Utc};
+    let job = parse(GOOD); // 02:00 America/New_York
+    let after = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+    let next = job.spec.cron_schedule().unwrap().next_after(after).unwrap();
+    // 02:00 EDT is 06:00 UTC
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 7, 2, 6, 0, 0).unwrap());
+    let utc = edit(GOOD, |s| {
+        s.as_mapping_mut().unwrap().remove("timeZone");
+    });
+    let next = utc.spec.cron_schedule().unwrap().next_after(after).unwrap();
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 7, 2, 2, 0, 0).unwrap());
+    assert!(
+        edit(GOOD, |s| s["timeZone"] = yaml("Nowhere/Land"))
+            .spec
+            .cron_schedule()
+            .is_err()
+    );
+}
