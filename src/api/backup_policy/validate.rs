@@ -266,9 +266,12 @@ fn longest_gap(schedule: &CronSchedule) -> Option<StdDuration> {
     longest
 }
 
-/// `90000s` as `25h`, `86400s` as `24h`, `90s` as `1m30s`, for messages.
+/// `90000s` as `25h`, `86400s` as `24h`, `604800s` as `7d`, `90s` as `1m30s`, for messages.
 pub(crate) fn human(duration: StdDuration) -> String {
     let secs = duration.as_secs();
+    if secs >= 2 * 86400 && secs % 86400 == 0 {
+        return format!("{}d", secs / 86400);
+    }
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     let mut out = String::new();
     if h > 0 {
@@ -473,5 +476,7 @@ spec:
         assert_eq!(human(StdDuration::from_secs(90000)), "25h");
         assert_eq!(human(StdDuration::from_secs(90)), "1m30s");
         assert_eq!(human(StdDuration::ZERO), "0s");
+        assert_eq!(human(StdDuration::from_secs(86400)), "24h");
+        assert_eq!(human(StdDuration::from_secs(7 * 86400)), "7d");
     }
 }

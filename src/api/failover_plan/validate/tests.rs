@@ -267,3 +267,21 @@ fn objectives_and_alerting() {
         ["spec.objectives.rto", "spec.alerting.channels[1].name"]
     );
 }
+
+#[test]
+fn rollback_revision_is_positive() {
+    let mut p = good();
+    p.spec.steps[4].verify = None;
+    p.spec.steps[4].kubernetes_rollback = Some(super::super::RollbackAction {
+        workload_ref: crate::api::common::WorkloadRef {
+            kind: crate::api::common::WorkloadKind::Deployment,
+            name: "web".into(),
+        },
+        to_revision: Some(0),
+    });
+    assert_eq!(paths(&p), ["spec.steps[4].kubernetesRollback.toRevision"]);
+    if let Some(r) = p.spec.steps[4].kubernetes_rollback.as_mut() {
+        r.to_revision = None;
+    }
+    assert_eq!(paths(&p), Vec::<String>::new());
+}
