@@ -364,3 +364,16 @@ fn threshold_levels() {
     assert_eq!(latency.level_of(700.0), ThresholdLevel::Warning);
     assert_eq!(latency.level_of(1500.0), ThresholdLevel::Critical);
 }
+
+#[test]
+fn status_code_entries_match() {
+    use crate::api::common::status_code_matches;
+    assert!(status_code_matches("2xx", 204));
+    assert!(!status_code_matches("2xx", 301));
+    assert!(status_code_matches("200-299", 299));
+    assert!(!status_code_matches("200-299", 300));
+    assert!(status_code_matches("503", 503));
+    assert!(!status_code_matches("503", 500));
+    assert!(!status_code_matches("2XX", 200));
+    assert!(!status_code_matches("abc", 200));
+}
