@@ -7,8 +7,6 @@
 //!   from its dependents, then the finalizer removed;
 //! - objects in a deleted namespace are deleted.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use super::managed::{Scope, Writer};
@@ -78,8 +76,7 @@ fn drop_finalizer(store: &mut Store, key: &str, obj: &Value, finalizer: &str) {
 
 /// One collection pass; returns whether anything changed (run again then).
 pub fn pass(store: &mut Store) -> bool {
-    let objects = store.all_objects();
-    let live: HashSet<String> = objects.iter().map(|(_, o)| uid(o).to_string()).collect();
+    let (live, objects) = store.gc_view();
     let mut changed = false;
     let background = DeleteOpts::default();
 

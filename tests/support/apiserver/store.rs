@@ -781,12 +781,26 @@ impl Store {
         Ok((new, false))
     }
 
-    /// All (key, namespace, name, object) tuples, for the garbage collector.
-    pub fn all_objects(&self) -> Vec<(String, Value)> {
-        self.objects
-            .iter()
-            .flat_map(|(k, m)| m.values().map(move |v| (k.clone(), v.clone())))
-            .collect()
+    /// What the garbage collector looks at: the uids of all objects, and (storage
+    /// key, object) for objects that have owners, are being deleted, or live in
+    /// a deleted namespace.
+    pub fn gc_view(&self) -> (HashSet<String>, Vec<(String, Value)>) {
+        let mut uids = HashSet::new();
+        let mut candidates = Vec::new();
+        for (key, map) in &self.objects {
+            for ((ns, _), obj) in map {
+                if let Some(uid) = meta_str(obj, "uid") {
+                    uids.insert(uid.to_string());
+                }
+                let interesting = obj.pointer("/metadata/ownerReferences").is_some()
+                    || obj.pointer("/metadata/deletionTimestamp").is_some()
+                    || (!ns.is_empty() && self.deleted_namespaces.contains(ns));
+                if interesting {
+                    candidates.push((key.clone(), obj.clone()));
+                }
+            }
+        }
+        (uids, candidates)
     }
 
     /// Namespaces deleted and not re-created: their contents are collected.
