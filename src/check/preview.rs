@@ -29,6 +29,9 @@ const SAMPLE_DAYS: u32 = 400;
 /// What a resource means, section by section; empty sections are left out.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Preview {
+    /// What a HealthMonitor probes and when it alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorPreview>,
     /// The next fire times of every schedule of the resource.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<SchedulePreview>,
@@ -44,6 +47,17 @@ pub struct Preview {
     /// Things that could not be previewed, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// A health monitor in a few lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorPreview {
+    /// What is probed and how often.
+    pub probe: String,
+    /// One line per threshold: metric, window, direction, levels.
+    pub thresholds: Vec<String>,
+    /// Alert channel names (empty: health is tracked in status only).
+    pub channels: Vec<String>,
 }
 
 /// The next fire times of one schedule.
@@ -136,6 +150,7 @@ pub struct KeptGroup {
 impl Preview {
     fn is_empty(&self) -> bool {
         self.schedules.is_empty()
+            && self.monitor.is_none()
             && self.windows.is_none()
             && self.plan.is_none()
             && self.retention.is_none()
@@ -145,6 +160,17 @@ impl Preview {
     /// Indented text lines for the report.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        if let Some(monitor) = &self.monitor {
+            let _ = writeln!(out, "  {}", monitor.probe);
+            for threshold in &monitor.thresholds {
+                let _ = writeln!(out, "  threshold {threshold}");
+            }
+            if monitor.channels.is_empty() {
+                let _ = writeln!(out, "  alerts: none (status only)");
+            } else {
+                let _ = writeln!(out, "  alerts to: {}", monitor.channels.join(", "));
+            }
+        }
         for schedule in &self.schedules {
             schedule_text(&mut out, schedule, "  ");
         }
@@ -246,6 +272,7 @@ pub fn preview(kind: &str, value: &Value, options: PreviewOptions) -> Option<Pre
     let mut preview = Preview::default();
     let spec = value.get("spec").unwrap_or(&Value::Null);
     match kind {
+        "HealthMonitor" => preview.monitor = Some(monitor_preview(spec)),
         "CronJobSpec" => {
             let zone = text(spec, "timeZone").unwrap_or("UTC");
             push_schedule(
@@ -462,6 +489,80 @@ fn windows_preview(value: &Value, options: PreviewOptions) -> Result<WindowsPrev
         next,
         affects,
     })
+}
+
+/// Target, cadence, thresholds and channels of a HealthMonitor spec (JSON, already validated).
+fn monitor_preview(spec: &Value) -> MonitorPreview {
+    let text_at = |pointer: &str| spec.pointer(pointer).and_then(Value::as_str);
+    let target = if let Some(url) = text_at("/target/url") {
+        url.to_string()
+    } else if let Some(service) = text_at("/target/service/name") {
+        format!(
+            "Service {service} port {} {}",
+            spec.pointer("/target/service/port").unwrap_or(&Value::Null),
+            text_at("/target/service/path").unwrap_or("/")
+        )
+    } else if let Some(host) = text_at("/target/tcp/host") {
+        format!(
+            "TCP {host}:{}",
+            spec.pointer("/target/tcp/port").unwrap_or(&Value::Null)
+        )
+    } else {
+        "the target".to_string()
+    };
+    let mut probe = format!("probes {target}");
+    if let Some(interval) = text_at("/interval") {
+        let _ = write!(probe, " every {interval}");
+    }
+    if let Some(timeout) = text_at("/timeout") {
+        let _ = write!(probe, " (timeout {timeout})");
+    }
+    let thresholds = spec
+        .get("thresholds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let field = |name: &str| {
+                t.get(name)
+                    .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+            };
+            let mut line = format!(
+                "{}: {}",
+                field("name").unwrap_or_else(|| "?".into()),
+                field("metric").unwrap_or_else(|| "?".into())
+            );
+            if let Some(component) = field("component") {
+                let _ = write!(line, " of {component}");
+            }
+            if let Some(window) = field("window") {
+                let _ = write!(line, " over {window}");
+            }
+            if let Some(direction) = field("direction") {
+                let _ = write!(line, " {}", direction.to_lowercase());
+            }
+            let levels: Vec<String> = ["warning", "critical"]
+                .iter()
+                .filter_map(|level| field(level).map(|v| format!("{level} {v}")))
+                .collect();
+            if !levels.is_empty() {
+                let _ = write!(line, ": {}", levels.join(", "));
+            }
+            line
+        })
+        .collect();
+    let channels = spec
+        .pointer("/alerting/channels")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    MonitorPreview {
+        probe,
+        thresholds,
+        channels,
+    }
 }
 
 /// The failover plan in order, with notes for drill schedules that cannot be previewed.
@@ -905,6 +1006,26 @@ mod tests {
         assert!(
             text.contains("  failback steps:\n    1. dns: point DNS"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn health_monitors_show_probe_thresholds_and_channels() {
+        let value = json!({ "spec": {
+            "target": { "url": "https://app.example.com/health" },
+            "interval": "30s", "timeout": "5s",
+            "thresholds": [{ "name": "uptime", "metric": "Uptime", "window": "24h",
+                             "direction": "Below", "warning": 99.5, "critical": 99 }],
+            "alerting": { "channels": [{ "name": "slack" }] },
+        } });
+        let text = preview("HealthMonitor", &value, at("2026-06-15T00:00:00Z"))
+            .unwrap_or_default()
+            .to_text();
+        assert_eq!(
+            text,
+            "  probes https://app.example.com/health every 30s (timeout 5s)\n  \
+             threshold uptime: Uptime over 24h below: warning 99.5, critical 99\n  \
+             alerts to: slack\n"
         );
     }
 
