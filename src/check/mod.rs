@@ -65,8 +65,9 @@ pub enum Input {
     File(PathBuf),
 }
 
-/// Expands the command-line paths: files as given, directories recursively to their `*.yaml`
-/// and `*.yml` files in name order, `-` as standard input.
+/// Expands the command-line paths: files as given, directories recursively (not into hidden or
+/// symlinked directories) to their `*.yaml` and `*.yml` files in name order, `-` as standard
+/// input.
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, CheckError> {
     let mut inputs = Vec::new();
     for path in paths {
@@ -98,8 +99,17 @@ fn collect_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), CheckError> {
         .map_err(io_err)?;
     entries.sort();
     for path in entries {
+        let hidden = path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+        let symlink = path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
         if path.is_dir() {
-            collect_dir(&path, inputs)?;
+            // Hidden directories (.git, .github) hold no manifests; symlinked ones may loop.
+            if !hidden && !symlink {
+                collect_dir(&path, inputs)?;
+            }
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
@@ -460,6 +470,34 @@ items:
             Some((14, Some("listed")))
         );
         assert_eq!(report.documents[1].line, 8);
+    }
+
+    #[test]
+    fn directories_expand_to_yaml_files_in_name_order() {
+        let dir = std::env::temp_dir().join(format!("wk-check-inputs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for file in ["b.yaml", "a/c.yml", "a/notes.txt", ".hidden/d.yaml"] {
+            let path = dir.join(file);
+            if let Some(parent) = path.parent() {
+                let _ = fs::create_dir_all(parent);
+            }
+            let _ = fs::write(&path, "");
+        }
+        let inputs = collect_inputs(&[dir.clone(), PathBuf::from("-")]);
+        let _ = fs::remove_dir_all(&dir);
+        let names: Vec<String> = inputs
+            .unwrap_or_default()
+            .iter()
+            .map(|input| match input {
+                Input::Stdin => "-".to_string(),
+                Input::File(path) => path
+                    .strip_prefix(&dir)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        assert_eq!(names, ["a/c.yml", "b.yaml", "-"]);
+        assert!(collect_inputs(&[dir.join("missing.yaml")]).is_err());
     }
 
     #[test]
