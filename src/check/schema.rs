@@ -473,7 +473,7 @@ impl Walker<'_> {
         if format == Some("int32") && value.as_i64().is_none_or(|n| i32::try_from(n).is_err()) {
             self.push(path, format!("{value} does not fit in a 32-bit integer"));
         }
-        if format == Some("int64") && value.as_i64().is_none() && (value.is_u64()) {
+        if format == Some("int64") && value.as_i64().is_none() && value.is_u64() {
             self.push(path, format!("{value} does not fit in a 64-bit integer"));
         }
         let Some(number) = value.as_f64() else {
