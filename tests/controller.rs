@@ -3,50 +3,25 @@
 //!
 //! Every wait is a poll for an observable condition with a deadline, never a fixed sleep.
 
+mod controller_support;
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::ApiResource;
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use controller_support::*;
 use support::apiserver::{ApiError, ApiServer, Fault, Validator};
 use watchkeeper::api::{CronJobSpec, HealthMonitor};
 use watchkeeper::controller::metrics::ReconcileResult;
-use watchkeeper::controller::{
-    ControllerConfig, Health, LeaseSettings, Metrics, Operator, ReconcileSettings,
-};
+use watchkeeper::controller::{ControllerConfig, Operator};
 
 const NS: &str = "ops";
-const TIMEOUT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(50);
-const LEASE: &str = "watchkeeper-controller";
-
-/// Polls `probe` until it yields a value, failing the test after [`TIMEOUT`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(POLL).await;
-    }
-}
 
 /// The CRD schema validator of `watchkeeper check`, as the server's admission.
 fn schema_validator() -> Validator {
@@ -58,8 +33,8 @@ fn schema_validator() -> Validator {
     })
 }
 
-/// An API server with the watchkeeper CRDs applied (by server-side apply, as an installer
-/// would), validating custom resources against them when `validate` is set.
+/// An API server with the watchkeeper CRDs applied, validating custom resources against them
+/// (as a real API server does) when `validate` is set.
 async fn start_server(validate: bool) -> (ApiServer, Client) {
     let mut builder = ApiServer::builder();
     if validate {
@@ -67,164 +42,8 @@ async fn start_server(validate: bool) -> (ApiServer, Client) {
     }
     let server = builder.start().await;
     let client = server.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in watchkeeper::api::crds() {
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("watchkeeper-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("the API server accepts the watchkeeper CRDs");
-    }
+    install_crds(&client).await;
     (server, client)
-}
-
-/// A controller running in this process.
-struct Running {
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    stop: CancellationToken,
-    task: JoinHandle<Result<(), watchkeeper::controller::Error>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(TIMEOUT, self.task)
-            .await
-            .expect("controller stops within the timeout")
-            .expect("controller task does not panic")
-            .expect("controller stops without error");
-    }
-}
-
-fn settings() -> ReconcileSettings {
-    ReconcileSettings {
-        resync: Duration::from_secs(600),
-        backoff_base: Duration::from_millis(50),
-        backoff_max: Duration::from_millis(500),
-    }
-}
-
-fn lease(identity: &str) -> LeaseSettings {
-    LeaseSettings {
-        lease_duration: Duration::from_secs(3),
-        renew_deadline: Duration::from_secs(2),
-        retry_period: Duration::from_millis(100),
-        ..LeaseSettings::new(LEASE, NS, identity)
-    }
-}
-
-fn spawn_controller(client: &Client, identity: &str, election: bool) -> Running {
-    let operator = Operator::new(
-        client.clone(),
-        ControllerConfig {
-            namespace: None,
-            identity: identity.to_string(),
-            leader_election: election.then(|| lease(identity)),
-            settings: settings(),
-        },
-    );
-    let metrics = operator.metrics();
-    let health = operator.health();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(operator.run(stop.clone()));
-    Running {
-        metrics,
-        health,
-        stop,
-        task,
-    }
-}
-
-fn api_of<K: watchkeeper::controller::ManagedKind>(client: &Client) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), NS, &ApiResource::erase::<K>(&()))
-}
-
-fn cron_job(name: &str, time_zone: &str) -> DynamicObject {
-    serde_json::from_value(json!({
-        "apiVersion": "watchkeeper.dev/v1alpha1",
-        "kind": "CronJobSpec",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "schedule": "0 3 * * *",
-            "timeZone": time_zone,
-            "httpTrigger": {"url": "https://app.example.com/api/cron/cleanup"}
-        }
-    }))
-    .expect("test object")
-}
-
-/// The `Ready` condition of an object read without its type.
-#[derive(Debug, Clone, PartialEq)]
-struct Ready {
-    status: String,
-    reason: String,
-    message: String,
-    observed_generation: Option<i64>,
-    last_transition_time: String,
-}
-
-fn ready_of(object: &DynamicObject) -> Option<Ready> {
-    let condition = object
-        .data
-        .get("status")?
-        .get("conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?;
-    let text = |key: &str| {
-        condition
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    Some(Ready {
-        status: text("status"),
-        reason: text("reason"),
-        message: text("message"),
-        observed_generation: condition.get("observedGeneration").and_then(Value::as_i64),
-        last_transition_time: text("lastTransitionTime"),
-    })
-}
-
-fn status_observed_generation(object: &DynamicObject) -> Option<i64> {
-    object
-        .data
-        .get("status")?
-        .get("observedGeneration")?
-        .as_i64()
-}
-
-/// Waits until the object's status describes its current generation with `Ready=<status>`.
-async fn wait_ready(api: &Api<DynamicObject>, name: &str, status: &str) -> (DynamicObject, Ready) {
-    eventually(
-        &format!("{name} Ready={status} for its generation"),
-        || async {
-            let object = api.get_opt(name).await.ok()??;
-            let ready = ready_of(&object)?;
-            let generation = object.metadata.generation;
-            (ready.status == status
-                && ready.observed_generation == generation
-                && status_observed_generation(&object) == generation)
-                .then_some((object, ready))
-        },
-    )
-    .await
-}
-
-async fn events_for(client: &Client, name: &str) -> Vec<Event> {
-    let events: Api<Event> = Api::namespaced(client.clone(), NS);
-    events
-        .list(&ListParams::default())
-        .await
-        .expect("events list")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
 }
 
 /// Status writes (any patch or update of the status subresource) of one object so far.
@@ -244,51 +63,13 @@ fn status_writes(server: &ApiServer, plural: &str, name: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_spec_is_reported_then_fixed_then_deleted_cleanly() {
     let (server, client) = start_server(true).await;
-    let controller = spawn_controller(&client, "solo", false);
-    let api = api_of::<CronJobSpec>(&client);
+    let controller = spawn_controller(&client, "solo", None, None);
 
-    // An invalid spec the schema cannot catch (an unknown time zone) passes admission...
-    api.create(
-        &PostParams::default(),
-        &cron_job("cleanup", "Mars/Olympus_Mons"),
-    )
-    .await
-    .expect("the schema accepts a string time zone");
-
-    // ... and the controller reports it: Ready=False/InvalidSpec naming the field.
-    let (object, ready) = wait_ready(&api, "cleanup", "False").await;
-    assert_eq!(ready.reason, "InvalidSpec");
-    assert!(
-        ready.message.contains("spec.timeZone"),
-        "message names the field: {}",
-        ready.message
-    );
-    assert_eq!(object.metadata.generation, Some(1));
-    assert_eq!(status_observed_generation(&object), Some(1));
-
-    let warnings = eventually("a Warning Event for the invalid spec", || async {
-        let events: Vec<Event> = events_for(&client, "cleanup")
-            .await
-            .into_iter()
-            .filter(|e| e.type_.as_deref() == Some("Warning"))
-            .collect();
-        (!events.is_empty()).then_some(events)
-    })
-    .await;
-    assert_eq!(warnings.len(), 1, "one Event per transition: {warnings:?}");
-    let warning = &warnings[0];
-    assert_eq!(warning.reason.as_deref(), Some("InvalidSpec"));
-    assert!(
-        warning
-            .note
-            .as_deref()
-            .unwrap_or_default()
-            .contains("spec.timeZone")
-    );
-    assert_eq!(warning.reporting_instance.as_deref(), Some("solo"));
+    let ready = create_invalid_and_expect_invalid_spec(&client, NS, "cleanup", "solo").await;
 
     // Nothing changed → nothing written: a metadata-only edit wakes the controller, which
     // reconciles and writes no status (a write would wake it again: a hot loop).
+    let api = api_of::<CronJobSpec>(&client, NS);
     let writes_before = status_writes(&server, "cronjobspecs", "cleanup");
     assert_eq!(writes_before, 1);
     let reconciles_before = controller
@@ -316,48 +97,8 @@ async fn invalid_spec_is_reported_then_fixed_then_deleted_cleanly() {
     let unchanged = api.get("cleanup").await.expect("get");
     assert_eq!(ready_of(&unchanged), Some(ready.clone()));
 
-    // Fixing the spec: Ready=True with the new generation, a new transition time, an Event.
-    api.patch(
-        "cleanup",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"timeZone": "Europe/Berlin"}})),
-    )
-    .await
-    .expect("fix the time zone");
-    let (fixed, ready_now) = wait_ready(&api, "cleanup", "True").await;
-    assert_eq!(ready_now.reason, "Accepted");
-    assert_eq!(fixed.metadata.generation, Some(2));
-    assert_eq!(ready_now.observed_generation, Some(2));
-    assert!(ready_now.last_transition_time >= ready.last_transition_time);
-    eventually("a Normal Event for the accepted spec", || async {
-        events_for(&client, "cleanup").await.into_iter().find(|e| {
-            e.type_.as_deref() == Some("Normal") && e.reason.as_deref() == Some("Accepted")
-        })
-    })
-    .await;
-    let warnings_after = events_for(&client, "cleanup")
-        .await
-        .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .count();
-    assert_eq!(
-        warnings_after, 1,
-        "no repeated Warning without a transition"
-    );
-
-    // The controller never adds a finalizer, so deletion completes at once.
-    assert!(fixed.finalizers().is_empty());
-    api.delete("cleanup", &DeleteParams::default())
-        .await
-        .expect("delete");
-    eventually("the object to be gone", || async {
-        match api.get_opt("cleanup").await {
-            Ok(None) => Some(()),
-            _ => None,
-        }
-    })
-    .await;
-
+    fix_and_expect_accepted(&client, NS, "cleanup", &ready).await;
+    delete_and_expect_gone(&client, NS, "cleanup").await;
     controller.stop().await;
 }
 
@@ -366,7 +107,7 @@ async fn a_malformed_object_does_not_block_the_others() {
     // No admission validation: as with objects stored before a CRD's schema was tightened,
     // the API server holds an object that does not deserialize into the Rust type.
     let (_server, client) = start_server(false).await;
-    let api = api_of::<CronJobSpec>(&client);
+    let api = api_of::<CronJobSpec>(&client, NS);
     let malformed: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "watchkeeper.dev/v1alpha1",
         "kind": "CronJobSpec",
@@ -379,14 +120,14 @@ async fn a_malformed_object_does_not_block_the_others() {
         .expect("stored without validation");
     api.create(
         &PostParams::default(),
-        &cron_job("semantic", "Nowhere/Town"),
+        &cron_job("semantic", NS, "Nowhere/Town"),
     )
     .await
     .expect("create");
 
     // The controller starts with the malformed object already in its initial list.
-    let controller = spawn_controller(&client, "solo", false);
-    api.create(&PostParams::default(), &cron_job("healthy", "UTC"))
+    let controller = spawn_controller(&client, "solo", None, None);
+    api.create(&PostParams::default(), &cron_job("healthy", NS, "UTC"))
         .await
         .expect("create");
 
@@ -403,7 +144,7 @@ async fn a_malformed_object_does_not_block_the_others() {
     assert!(semantic.message.contains("spec.timeZone"));
 
     // Other kinds are unaffected too.
-    let monitors = api_of::<HealthMonitor>(&client);
+    let monitors = api_of::<HealthMonitor>(&client, NS);
     let monitor: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "watchkeeper.dev/v1alpha1",
         "kind": "HealthMonitor",
@@ -424,8 +165,8 @@ async fn a_malformed_object_does_not_block_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_and_expired_watches_are_survived() {
     let (server, client) = start_server(true).await;
-    let controller = spawn_controller(&client, "solo", false);
-    let api = api_of::<CronJobSpec>(&client);
+    let controller = spawn_controller(&client, "solo", None, None);
+    let api = api_of::<CronJobSpec>(&client, NS);
 
     // The first three status writes fail: the reconcile is retried with backoff.
     server.inject_fault(Fault {
@@ -435,7 +176,7 @@ async fn api_errors_and_expired_watches_are_survived() {
         subresource: Some("status".into()),
         error: ApiError::internal("injected fault"),
     });
-    api.create(&PostParams::default(), &cron_job("flaky", "UTC"))
+    api.create(&PostParams::default(), &cron_job("flaky", NS, "UTC"))
         .await
         .expect("create");
     wait_ready(&api, "flaky", "True").await;
@@ -453,7 +194,7 @@ async fn api_errors_and_expired_watches_are_survived() {
 
     // Every watch expires (410 Gone, history compacted): the controllers re-list and go on.
     server.expire_watches();
-    api.create(&PostParams::default(), &cron_job("after-expiry", "UTC"))
+    api.create(&PostParams::default(), &cron_job("after-expiry", NS, "UTC"))
         .await
         .expect("create");
     wait_ready(&api, "after-expiry", "True").await;
@@ -461,85 +202,26 @@ async fn api_errors_and_expired_watches_are_survived() {
     controller.stop().await;
 }
 
-async fn lease_holder(client: &Client) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
-    leases
-        .get_opt(LEASE)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
     let (server, client) = start_server(true).await;
-    let first = spawn_controller(&client, "replica-a", true);
-    eventually("replica-a to lead", || async {
-        (lease_holder(&client).await.as_deref() == Some("replica-a") && first.health.is_leader())
-            .then_some(())
-    })
-    .await;
-    let second = spawn_controller(&client, "replica-b", true);
-    let api = api_of::<CronJobSpec>(&client);
-    api.create(&PostParams::default(), &cron_job("shared", "Mars/Base"))
-        .await
-        .expect("create");
-    wait_ready(&api, "shared", "False").await;
+    let writes = || status_writes(&server, "cronjobspecs", "shared");
+    leader_failover(&client, NS, Some(&writes)).await;
+}
 
-    // The standby is ready (so rollouts and PDBs treat it as healthy) but idle.
-    assert!(!second.health.is_leader());
-    assert!(second.health.is_ready());
-    assert_eq!(
-        second.metrics.total_reconciles(),
-        0,
-        "the standby reconciled"
-    );
-    assert!(first.metrics.total_reconciles() > 0);
-    assert_eq!(lease_holder(&client).await.as_deref(), Some("replica-a"));
-    let events = events_for(&client, "shared").await;
-    assert!(!events.is_empty());
-    assert!(
-        events
-            .iter()
-            .all(|e| e.reporting_instance.as_deref() == Some("replica-a")),
-        "only the leader publishes: {events:?}"
-    );
-
-    // The leader shuts down: it releases the Lease and the standby takes over at once.
-    first.stop().await;
-    eventually("replica-b to lead", || async {
-        (lease_holder(&client).await.as_deref() == Some("replica-b") && second.health.is_leader())
-            .then_some(())
-    })
-    .await;
-    let writes_before = status_writes(&server, "cronjobspecs", "shared");
-    api.patch(
-        "shared",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"timeZone": "America/Los_Angeles"}})),
-    )
-    .await
-    .expect("fix the time zone");
-    let (_, ready) = wait_ready(&api, "shared", "True").await;
-    assert_eq!(ready.observed_generation, Some(2));
-    eventually("the new leader's reconcile metrics", || async {
-        (second.metrics.total_reconciles() > 0).then_some(())
-    })
-    .await;
-    assert!(status_writes(&server, "cronjobspecs", "shared") > writes_before);
-    let accepted = eventually("the new leader's Event", || async {
-        events_for(&client, "shared")
-            .await
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("Accepted"))
-    })
-    .await;
-    assert_eq!(accepted.reporting_instance.as_deref(), Some("replica-b"));
-
-    second.stop().await;
-    assert_eq!(lease_holder(&client).await, None, "released on shutdown");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_are_accepted() {
+    let (_server, client) = start_server(true).await;
+    let controller = spawn_controller(&client, "solo", None, None);
+    let sets = example_sets("examples");
+    let kinds: std::collections::BTreeSet<String> = sets
+        .iter()
+        .flat_map(|(_, objects)| objects.iter())
+        .filter_map(|o| o.types.as_ref().map(|t| t.kind.clone()))
+        .collect();
+    assert_eq!(kinds.len(), 5, "every kind has an example: {kinds:?}");
+    examples_are_accepted(&client, &sets).await;
+    controller.stop().await;
 }
 
 /// A plain HTTP/1.1 GET on loopback: (status code, body).
@@ -597,10 +279,13 @@ async fn metrics_health_and_readiness_are_served() {
     })
     .await;
 
-    let api = api_of::<CronJobSpec>(&client);
-    api.create(&PostParams::default(), &cron_job("measured", "Asia/Tokyo"))
-        .await
-        .expect("create");
+    let api = api_of::<CronJobSpec>(&client, NS);
+    api.create(
+        &PostParams::default(),
+        &cron_job("measured", NS, "Asia/Tokyo"),
+    )
+    .await
+    .expect("create");
     wait_ready(&api, "measured", "True").await;
     // The metric is recorded right after the status write returns: poll for it.
     let text = eventually("the reconcile in /metrics", || async {
@@ -674,11 +359,11 @@ async fn the_binary_stops_on_sigterm_and_releases_its_lease() {
         .expect("start watchkeeper controller");
 
     eventually("the binary to take the Lease", || async {
-        (lease_holder(&client).await.as_deref() == Some("binary")).then_some(())
+        (lease_holder(&client, NS).await.as_deref() == Some("binary")).then_some(())
     })
     .await;
-    let api = api_of::<CronJobSpec>(&client);
-    api.create(&PostParams::default(), &cron_job("from-binary", "UTC"))
+    let api = api_of::<CronJobSpec>(&client, NS);
+    api.create(&PostParams::default(), &cron_job("from-binary", NS, "UTC"))
         .await
         .expect("create");
     wait_ready(&api, "from-binary", "True").await;
@@ -694,7 +379,7 @@ async fn the_binary_stops_on_sigterm_and_releases_its_lease() {
         .expect("the controller exits after SIGTERM")
         .expect("wait for the controller");
     assert!(status.success(), "exit status {status}");
-    assert_eq!(lease_holder(&client).await, None, "Lease released");
+    assert_eq!(lease_holder(&client, NS).await, None, "Lease released");
 
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
