@@ -2054,3 +2054,34 @@ async fn apply_merges_map_lists_by_key() {
         .collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+#[tokio::test]
+async fn non_structural_crds_are_rejected() {
+    let server = ApiServer::start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client());
+    let mut crd = serde_json::to_value(Widget::crd()).unwrap();
+    let schema = &mut crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    schema["properties"]["spec"]["properties"]["untyped"] = json!({"description": "no type"});
+    schema["properties"]["spec"]["oneOf"] =
+        json!([{"properties": {"ghost": {"type": "string"}}, "required": ["ghost"]}]);
+    schema["properties"]["metadata"] =
+        json!({"type": "object", "properties": {"labels": {"type": "object"}}});
+    let crd: CustomResourceDefinition = serde_json::from_value(crd).unwrap();
+    let err = api_error(crds.create(&PostParams::default(), &crd).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    for expected in [
+        "openAPIV3Schema.properties[spec].properties[untyped].type: Required value",
+        "openAPIV3Schema.properties[spec].oneOf[0].properties[ghost]: Required value",
+        "openAPIV3Schema.properties[metadata].properties[labels]: Forbidden",
+    ] {
+        assert!(
+            err.message.contains(expected),
+            "{expected} in {}",
+            err.message
+        );
+    }
+    // The test type itself (kube-derive output) is structural.
+    crds.create(&PostParams::default(), &Widget::crd())
+        .await
+        .unwrap();
+}

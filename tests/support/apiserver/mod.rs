@@ -21,6 +21,7 @@
 //!   apiextensions.k8s.io/v1 CustomResourceDefinition. Creating a CRD serves its
 //!   resource at once (scope, served versions, status subresource from the CRD) and
 //!   marks it `Established`; deleting it removes the resource and its objects.
+//!   CRDs whose schemas are not structural (see [`structural`]) are 422 Invalid.
 //!   All served versions of a CRD share one stored object (no conversion; the
 //!   apiVersion is rewritten to the one requested). Objects are stored as
 //!   `serde_json::Value`.
@@ -134,6 +135,7 @@ pub mod prune;
 pub mod resources;
 pub mod selectors;
 pub mod store;
+pub mod structural;
 pub mod verbs;
 pub mod watch;
 

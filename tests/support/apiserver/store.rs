@@ -457,6 +457,12 @@ impl Store {
         {
             return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &[problem]));
         }
+        if key == CRD_KEY {
+            let problems = super::structural::violations(&obj);
+            if !problems.is_empty() {
+                return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &problems));
+            }
+        }
         let ns_key = ns.filter(|_| rt.namespaced).unwrap_or("").to_string();
         if self.get(key, &ns_key, &name).is_some() {
             return Err(ApiError::already_exists(&rt.plural, &rt.group, &name));
@@ -623,6 +629,12 @@ impl Store {
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             set_meta(&mut new, "generation", json!(generation + 1));
+        }
+        if key == CRD_KEY {
+            let problems = super::structural::violations(&new);
+            if !problems.is_empty() {
+                return Err(ApiError::invalid(&rt.kind, &rt.group, &name, &problems));
+            }
         }
         if key == CRD_KEY {
             let new_rt = resources::from_crd(&new)
