@@ -4,6 +4,8 @@
 
 mod support;
 
+use axum::http;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1172,6 +1174,17 @@ async fn raw_watch_bookmarks_history_and_expiry() {
         other => panic!("expected a single 410 error, got {other:?}"),
     }
 
+    // An exact list at a compacted version is 410 as well; the current one is fine.
+    let exact = |rv: &str| {
+        ListParams::default()
+            .at(rv)
+            .matching(kube::api::VersionMatch::Exact)
+    };
+    let err = api_error(api.list(&exact(&first_rv)).await.unwrap_err());
+    assert_eq!(err.code, 410);
+    let now = server.resource_version().to_string();
+    assert_eq!(api.list(&exact(&now)).await.unwrap().items.len(), 10);
+
     // timeoutSeconds ends a quiet watch.
     let stream = api
         .watch(
@@ -1448,6 +1461,13 @@ async fn controller_reconciles_against_the_server() {
 async fn faults_and_shutdown() {
     let server = ApiServer::start().await;
     let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    // Verbs a path does not support are 405 MethodNotAllowed.
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps/x")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let err = api_error(server.client().request::<Value>(request).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (405, "MethodNotAllowed"));
+    server.reset_requests();
     server.fail_next(2);
     assert_eq!(
         api_error(api.list(&ListParams::default()).await.unwrap_err()).code,
