@@ -433,9 +433,13 @@ mod tests {
 
     #[test]
     fn parse_accepts_a_good_object() {
-        let parsed = parse::<Probe>(&probe(serde_json::json!({"interval": "30s"}))).unwrap();
+        let parsed = parse::<Probe>(&probe(
+            serde_json::json!({"interval": "30s", "steps": [{"timeout": "1m"}]}),
+        ))
+        .unwrap();
         assert_eq!(parsed.metadata.generation, Some(2));
         assert_eq!(parsed.spec.interval, "30s");
+        assert_eq!(parsed.spec.steps.len(), 1);
     }
 
     #[test]
