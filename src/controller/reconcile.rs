@@ -422,13 +422,13 @@ mod tests {
     }
 
     #[test]
-    fn parse_reports_unknown_fields_at_their_parent() {
+    fn parse_reports_unknown_fields_at_their_own_path() {
         let error = parse::<Probe>(&probe(
             serde_json::json!({"interval": "30s", "routingKey": "x"}),
         ))
         .unwrap_err();
-        assert_eq!(error.path, "spec");
-        assert!(error.message.contains("routingKey"), "{}", error.message);
+        assert_eq!(error.path, "spec.routingKey");
+        assert!(error.message.contains("unknown field"), "{}", error.message);
     }
 
     #[test]
