@@ -2105,3 +2105,47 @@ async fn non_structural_crds_are_rejected() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_lose_no_update() {
+    let server = ApiServer::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    api.create(&PostParams::default(), &cm("counter", &[], &[("n", "0")]))
+        .await
+        .unwrap();
+    let writers = 6;
+    let increments = 15;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let api: Api<ConfigMap> = Api::namespaced(server.client_as(&format!("w{w}")), "default");
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0;
+            for _ in 0..increments {
+                // Bounded retries: every conflict means another writer won a round.
+                for attempt in 0.. {
+                    assert!(attempt < 1000, "no progress");
+                    let mut current = api.get("counter").await.unwrap();
+                    let n: u32 = current.data.as_ref().unwrap()["n"].parse().unwrap();
+                    current.data = Some(BTreeMap::from([("n".to_string(), (n + 1).to_string())]));
+                    match api
+                        .replace("counter", &PostParams::default(), &current)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(kube::Error::Api(s)) if s.code == 409 => conflicts += 1,
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.unwrap();
+    }
+    let final_value = api.get("counter").await.unwrap().data.unwrap()["n"].clone();
+    assert_eq!(final_value, (writers * increments).to_string());
+    let updates = server.request_count("update", "configmaps");
+    assert_eq!(updates, (writers * increments) as usize + conflicts);
+}

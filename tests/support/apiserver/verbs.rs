@@ -283,7 +283,9 @@ impl Ctx<'_> {
 
     fn apply(&self, body: &Bytes) -> Result<Response, ApiError> {
         if !self.query.contains_key("fieldManager") {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                422,
+                "Invalid",
                 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
             ));
         }
