@@ -97,7 +97,8 @@
 //!   a custom resource (main and status); errors are a 422 `Invalid` Status listing
 //!   them. Schema `default`s are applied to absent fields on every write.
 //! - **errors** are Kubernetes `Status` objects (NotFound, AlreadyExists, Conflict,
-//!   Invalid, Expired, BadRequest, MethodNotAllowed, UnsupportedMediaType,
+//!   Invalid, Expired (410; the reason the real server gives an expired
+//!   resourceVersion), BadRequest, MethodNotAllowed, UnsupportedMediaType,
 //!   InternalError), so kube maps them to `kube::Error::Api` with the right code.
 //! - **metadata-only** requests (`Accept: ...;as=PartialObjectMetadata[List]`) get
 //!   PartialObjectMetadata objects, lists and watch events.
@@ -110,15 +111,19 @@
 //! store directly), [`ApiServer::inject_fault`] / [`ApiServer::fail_next`]
 //! (answer matching requests with an error), [`ApiServer::expire_watches`] (every
 //! open watch gets 410 and the history is compacted), [`ApiServer::close_watches`],
-//! [`ApiServer::resource_version`] and [`ApiServer::shutdown`].
+//! [`ApiServer::resource_version`], [`ApiServer::open_watches`] and
+//! [`ApiServer::shutdown`]. [`schema_validator`] wires the validator to
+//! `watchkeeper check`'s schema validation.
 //!
 //! Names are checked (DNS-1123 subdomain; label for namespaces and services;
 //! `<plural>.<group>` for CRDs): 422 otherwise.
 //!
 //! Not supported: authentication/authorization, admission webhooks, defaulting of
-//! built-in kinds, warning headers, conversion between CRD versions, protobuf, tables,
-//! `x-kubernetes-list-map-keys` merge semantics, pods/log/exec/scale subresources,
-//! and the controllers of built-in kinds (a Deployment never gets pods).
+//! built-in kinds, warning headers, conversion between CRD versions, CEL
+//! validation of its own (the validator hook does that), protobuf, tables,
+//! pods/log/exec/scale subresources, namespace termination phases (deletion is
+//! immediate), and the controllers of built-in kinds (a Deployment never gets
+//! pods, a CronJob never gets Jobs).
 
 #![allow(dead_code)]
 
