@@ -13,7 +13,8 @@ pub enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
-    /// One JSON object per line (`timestamp`, `level`, `target`, `fields`, `span`).
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message` and the event's
+    /// fields (`kind`, `namespace`, `name`, …) at the top level.
     Json,
 }
 

@@ -47,7 +47,7 @@ pub struct ControllerArgs {
     /// Leader election through a Lease, so only one replica reconciles (on|off). Turn it off
     /// only for a single replica or local development.
     #[arg(long, default_value = "on", value_name = "on|off", action = ArgAction::Set,
-          value_parser = BoolishValueParser::new())]
+          value_parser = BoolishValueParser::new(), hide_possible_values = true)]
     pub leader_election: bool,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "watchkeeper-controller", value_name = "NAME")]
