@@ -1777,7 +1777,8 @@ async fn repository_crds_and_examples_are_accepted() {
     }
     assert!(
         failures.is_empty(),
-        "rejected examples:\n{}",
+        "rejected examples (when whole specs are \"unknown field\", crds/ is stale: \
+         run `watchkeeper crdgen --out-dir crds`):\n{}",
         failures.join("\n")
     );
     assert!(created >= 2, "the examples hold watchkeeper resources");
