@@ -57,6 +57,11 @@ pub const FAILBACK_ANNOTATION: &str = "watchkeeper.dev/failback";
         "rule": "!has(self.trigger) || !has(self.trigger.mode) || self.trigger.mode != 'Automatic' || self.secondary.healthMonitorRef.name != self.primary.healthMonitorRef.name",
         "message": "an automatic trigger needs the primary down while the secondary is healthy, so each region needs its own HealthMonitor",
         "fieldPath": ".secondary.healthMonitorRef"
+    },
+    {
+        "rule": "self.steps.all(s, self.steps.exists_one(t, t.name == s.name))",
+        "message": "step names must be unique (status and idempotency keys use them)",
+        "fieldPath": ".steps"
     }
 ]))]
 pub struct FailoverPlanSpec {
@@ -178,6 +183,11 @@ impl Default for Trigger {
 /// The manual way back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.steps.all(s, self.steps.exists_one(t, t.name == s.name))",
+    "message": "step names must be unique (status and idempotency keys use them)",
+    "fieldPath": ".steps"
+}]))]
 pub struct Failback {
     /// Steps run in order when `watchkeeper.dev/failback` is set after a completed failover.
     #[schemars(length(min = 1, max = 50))]

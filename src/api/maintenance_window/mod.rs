@@ -38,6 +38,11 @@ pub use status::*;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.tasks) || self.tasks.all(s, self.tasks.exists_one(t, t.name == s.name))",
+    "message": "task names must be unique (task results are kept by name)",
+    "fieldPath": ".tasks"
+}]))]
 pub struct MaintenanceWindowSpec {
     /// What the maintenance is for, as people read it in notices and calendar feeds, e.g.
     /// `Monthly database maintenance (VACUUM, REINDEX); read-only for 30-60 minutes`.
