@@ -210,6 +210,105 @@ async fn only_the_lease_holder_reconciles_and_a_standby_takes_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_leader_is_replaced_once_its_lease_expires() {
+    let (_server, client) = start_server(true).await;
+    let first = spawn_controller(&client, "replica-a", None, Some(NS));
+    eventually("replica-a to lead", || async {
+        (lease_holder(&client, NS).await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+    let second = spawn_controller(&client, "replica-b", None, Some(NS));
+
+    // A crash: the task vanishes without releasing the Lease.
+    first.task.abort();
+    let crashed_at = std::time::Instant::now();
+    eventually("replica-b to take the expired Lease", || async {
+        (lease_holder(&client, NS).await.as_deref() == Some("replica-b")
+            && second.health.is_leader())
+        .then_some(())
+    })
+    .await;
+    // Not before the Lease (3 s) could have expired on replica-b's own clock.
+    assert!(
+        crashed_at.elapsed() >= lease("x", NS).lease_duration,
+        "took over after {:?}",
+        crashed_at.elapsed()
+    );
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), NS);
+    let spec = leases
+        .get(LEASE)
+        .await
+        .expect("lease")
+        .spec
+        .expect("lease spec");
+    assert_eq!(spec.lease_transitions, Some(1));
+
+    let api = api_of::<CronJobSpec>(&client, NS);
+    api.create(&PostParams::default(), &cron_job("after-crash", NS, "UTC"))
+        .await
+        .expect("create");
+    wait_ready(&api, "after-crash", "True").await;
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_stops_reconciling() {
+    let (server, client) = start_server(true).await;
+    let leader = spawn_controller(&client, "replica-a", None, Some(NS));
+    eventually("replica-a to lead and sync", || async {
+        (leader.health.is_leader() && leader.health.is_ready()).then_some(())
+    })
+    .await;
+
+    // Every Lease update fails from now on: the renew deadline (2 s) passes and the leader
+    // steps down, before anyone else could consider the Lease (3 s) expired.
+    server.inject_fault(
+        Fault::new(usize::MAX, ApiError::internal("injected fault"))
+            .verb("update")
+            .resource("leases"),
+    );
+    eventually("the leader to step down", || async {
+        (!leader.health.is_leader()).then_some(())
+    })
+    .await;
+    assert!(
+        leader
+            .metrics
+            .encode()
+            .expect("metrics")
+            .contains("watchkeeper_leader 0")
+    );
+    // Stepping down stops the controllers: their watches close, so nothing can wake a
+    // reconcile any more, and no status write can follow.
+    eventually("the controllers' watches to close", || async {
+        (server.open_watches() == 0).then_some(())
+    })
+    .await;
+    let reconciles = leader.metrics.total_reconciles();
+    let writes = server
+        .requests()
+        .iter()
+        .filter(|r| r.subresource == "status")
+        .count();
+    let api = api_of::<CronJobSpec>(&client, NS);
+    api.create(&PostParams::default(), &cron_job("orphan", NS, "UTC"))
+        .await
+        .expect("create");
+    assert_eq!(server.open_watches(), 0);
+    assert_eq!(leader.metrics.total_reconciles(), reconciles);
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.subresource == "status")
+            .count(),
+        writes
+    );
+    leader.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_are_accepted() {
     let (_server, client) = start_server(true).await;
     let controller = spawn_controller(&client, "solo", None, None);
