@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::common::Condition;
 
+/// How many upcoming windows status lists.
+pub const NEXT_WINDOWS: usize = 5;
+
 /// Condition types a MaintenanceWindow reports.
 pub mod condition {
     /// The spec is valid and the calendar computed.
@@ -37,6 +40,7 @@ pub struct MaintenanceWindowStatus {
     pub current_window: Option<WindowPeriod>,
     /// The next windows (up to 5), overlapping occurrences merged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
     pub next_windows: Vec<WindowPeriod>,
     /// The last window that closed, and whether it closed early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
