@@ -285,35 +285,54 @@ fn default_true() -> bool {
 }
 
 /// Schema of `jobTemplate`: Kubernetes' own JobTemplateSpec schema, so the API server checks the
-/// template, without its nested descriptions (they would make the CRD too large for a
-/// client-side `kubectl apply`; `kubectl explain cronjob.spec.jobTemplate` documents them).
+/// template, adapted for a CRD as CronJobSpec's `jobTemplate` is (see
+/// `cron_job_spec::k8s_schema`; the two should share one helper): nested descriptions dropped
+/// (they would make the CRD too large for a client-side `kubectl apply`), and resource
+/// quantities accepting numbers as well as strings (`cpu: 1`), as built-in types do.
 fn job_template_schema(generator: &mut SchemaGenerator) -> Schema {
     let mut schema = generator.subschema_for::<JobTemplateSpec>();
     if let Some(map) = schema.as_object_mut() {
         let mut value = serde_json::Value::Object(std::mem::take(map));
-        drop_descriptions(&mut value);
-        if let serde_json::Value::Object(stripped) = value {
-            *map = stripped;
+        adapt_k8s_schema(&mut value);
+        if let serde_json::Value::Object(adapted) = value {
+            *map = adapted;
         }
     }
     schema
 }
 
-/// Removes every `description` keyword below `value` (not properties named `description`).
-fn drop_descriptions(value: &mut serde_json::Value) {
+/// How k8s-openapi's schema describes `resource.Quantity` (as a string only).
+const QUANTITY_DESCRIPTION: &str = "Quantity is a fixed-point representation of a number.";
+
+/// Turns quantities into int-or-string and removes every `description` keyword below `value`
+/// (not properties named `description`).
+fn adapt_k8s_schema(value: &mut serde_json::Value) {
+    use serde_json::Value;
     match value {
-        serde_json::Value::Object(map) => {
+        Value::Object(map) => {
+            let quantity = map.get("type").and_then(Value::as_str) == Some("string")
+                && map
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.starts_with(QUANTITY_DESCRIPTION));
+            if quantity {
+                *map = serde_json::Map::from_iter([(
+                    "x-kubernetes-int-or-string".to_string(),
+                    Value::Bool(true),
+                )]);
+                return;
+            }
             map.remove("description");
             for (key, child) in map.iter_mut() {
                 match (key.as_str(), child) {
-                    ("properties", serde_json::Value::Object(properties)) => {
-                        properties.values_mut().for_each(drop_descriptions)
+                    ("properties", Value::Object(properties)) => {
+                        properties.values_mut().for_each(adapt_k8s_schema)
                     }
-                    (_, child) => drop_descriptions(child),
+                    (_, child) => adapt_k8s_schema(child),
                 }
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_descriptions),
+        Value::Array(items) => items.iter_mut().for_each(adapt_k8s_schema),
         _ => {}
     }
 }
