@@ -271,6 +271,11 @@ fn check_metadata(
     if need_name && !has_name("name") && !has_name("generateName") {
         errors.push(FieldError::new(join_field(path, "name"), "Required value"));
     }
+    for field in metadata.keys() {
+        if !OBJECT_META_FIELDS.contains(&field.as_str()) {
+            errors.push(FieldError::new(join_field(path, field), "unknown field"));
+        }
+    }
     for field in ["labels", "annotations"] {
         let field_path = join_field(path, field);
         match metadata.get(field) {
@@ -292,6 +297,26 @@ fn check_metadata(
         }
     }
 }
+
+/// Fields of `metadata` (ObjectMeta); anything else is an unknown field, as
+/// `kubectl apply --validate=strict` reports it.
+const OBJECT_META_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+    "selfLink",
+];
 
 static DNS_LABEL: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").ok());

@@ -415,14 +415,20 @@ fn api_version_kind_and_metadata() {
     let mut manifest = object(json!({}));
     manifest["apiVersion"] = json!("example.dev/v2");
     manifest["kind"] = json!("Gadget");
-    manifest["metadata"] = json!({ "name": "Not_Valid", "labels": { "n": 1 } });
+    manifest["metadata"] = json!({ "name": "Not_Valid", "labels": { "n": 1 }, "lables": {} });
     let found: Vec<String> = validate_against_crd(&crd, &manifest)
         .into_iter()
         .map(|e| e.path)
         .collect();
     assert_eq!(
         found,
-        ["apiVersion", "kind", "metadata.name", "metadata.labels.n"]
+        [
+            "apiVersion",
+            "kind",
+            "metadata.name",
+            "metadata.lables",
+            "metadata.labels.n"
+        ]
     );
     let found: Vec<String> = validate_against_crd(
         &crd,
