@@ -325,6 +325,11 @@ pub fn preview(kind: &str, value: &Value, options: PreviewOptions) -> Option<Pre
             Err(note) => preview.notes.push(note),
         }
     }
+    if spec.get("suspend").and_then(Value::as_bool) == Some(true) {
+        preview
+            .notes
+            .push("spec.suspend is true: nothing runs until it is cleared".into());
+    }
     (!preview.is_empty()).then_some(preview)
 }
 
@@ -1026,6 +1031,18 @@ mod tests {
             "  probes https://app.example.com/health every 30s (timeout 5s)\n  \
              threshold uptime: Uptime over 24h below: warning 99.5, critical 99\n  \
              alerts to: slack\n"
+        );
+    }
+
+    #[test]
+    fn suspended_resources_say_so() {
+        let value = json!({ "spec": { "schedule": "0 2 * * *", "suspend": true } });
+        let preview =
+            preview("CronJobSpec", &value, at("2026-06-15T00:00:00Z")).unwrap_or_default();
+        assert_eq!(preview.schedules.len(), 1);
+        assert_eq!(
+            preview.notes,
+            ["spec.suspend is true: nothing runs until it is cleared"]
         );
     }
 
