@@ -1,0 +1,97 @@
+//! The dispatcher: runs [`decide`], sends the notifications through the sinks, and records
+//! only what the receivers accepted.
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+
+use super::{
+    Alert, AlertConfigError, AlertState, AlertingConfig, Notification, SinkError, route,
+    sinks::Sinks,
+    state::decide,
+};
+
+/// What one round did, for logs, events and metrics.
+#[derive(Debug, Default)]
+pub struct RoundReport {
+    /// Notifications the receivers accepted.
+    pub sent: Vec<Notification>,
+    /// Notifications that failed; they stay owed and are decided again next round.
+    pub failed: Vec<(Notification, SinkError)>,
+    /// Notifications the per-channel rate limit dropped.
+    pub dropped: Vec<Notification>,
+}
+
+/// Alerting for one resource: its configuration, its persisted state and the sinks.
+///
+/// Create it from the state stored in status ([`AlertEngine::new`]); call
+/// [`AlertEngine::round`] with the alerts firing now; write [`AlertEngine::state`] back to
+/// status. A freshly created engine with the same state sends nothing that was already sent.
+#[derive(Debug)]
+pub struct AlertEngine {
+    config: AlertingConfig,
+    state: AlertState,
+    sinks: Sinks,
+}
+
+impl AlertEngine {
+    /// An engine with a validated configuration and previously persisted state
+    /// (`AlertState::default()` for a new resource).
+    pub fn new(
+        config: AlertingConfig,
+        state: AlertState,
+        sinks: Sinks,
+    ) -> Result<Self, AlertConfigError> {
+        route::validate(&config)?;
+        Ok(Self {
+            config,
+            state,
+            sinks,
+        })
+    }
+
+    /// Replaces the configuration (spec changed); the state is kept, so open alerts stay open
+    /// and channels that disappeared are forgotten next round.
+    pub fn set_config(&mut self, config: AlertingConfig) -> Result<(), AlertConfigError> {
+        route::validate(&config)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &AlertingConfig {
+        &self.config
+    }
+
+    /// The state to persist after each round.
+    pub fn state(&self) -> &AlertState {
+        &self.state
+    }
+
+    /// One round: decides, sends every notification concurrently, records the successes.
+    pub async fn round(&mut self, firing: &[Alert], now: DateTime<Utc>) -> RoundReport {
+        let decision = decide(firing, &self.state, &self.config, now);
+        let sends = decision.notifications.iter().map(|n| async {
+            match self.config.channels.iter().find(|c| c.name == n.channel) {
+                Some(channel) => self.sinks.send(channel, n).await,
+                None => Err(SinkError::UnknownChannel(n.channel.clone())),
+            }
+        });
+        let outcomes = join_all(sends).await;
+        let delivered: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
+        self.state.apply(&decision, &delivered, now);
+
+        let mut report = RoundReport::default();
+        for (n, outcome) in decision.notifications.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => report.sent.push(n),
+                Err(e) => report.failed.push((n, e)),
+            }
+        }
+        report.dropped = decision
+            .dropped
+            .into_iter()
+            .map(|d| d.notification)
+            .collect();
+        report
+    }
+}
