@@ -15,5 +15,6 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod docs;
+pub mod probe;
 pub mod schedule;
 pub mod telemetry;
