@@ -181,7 +181,8 @@ thread_local! {
 
 /// Evaluates the CEL rules. Rules on or under a field that already failed structural validation
 /// are not reported (their failure would only repeat that error), and neither are evaluation
-/// errors caused by values of the wrong type when structural errors exist.
+/// errors (values of the wrong type, missing fields) when structural errors exist. Rules on an
+/// ancestor are reported: an unknown field does not excuse a broken cross-field rule.
 fn cel_errors(
     compiled: &CompiledSchema,
     object: &Value,
@@ -199,9 +200,7 @@ fn cel_errors(
         .into_iter()
         .filter(|failure| {
             let path = failure.field_path.trim_start_matches('.');
-            let covered = structural
-                .iter()
-                .any(|s| is_within(path, s) || is_within(s, path));
+            let covered = structural.iter().any(|s| is_within(path, s));
             let noise =
                 !structural.is_empty() && !matches!(failure.kind, ErrorKind::ValidationFailure);
             !covered && !noise

@@ -410,6 +410,25 @@ fn cel_rules_do_not_repeat_structural_errors() {
 }
 
 #[test]
+fn cel_rules_on_ancestors_are_reported_next_to_unknown_fields() {
+    let schema = json!({
+        "type": "object",
+        "properties": { "url": { "type": "string" }, "service": { "type": "string" } },
+        "x-kubernetes-validations": [{ "rule": "has(self.url) != has(self.service)", "message": "set exactly one of url or service" }],
+    });
+    assert_eq!(
+        errors(schema, json!({ "url": "u", "service": "s", "extra": 1 })),
+        [
+            ("spec.extra".to_string(), "unknown field".to_string()),
+            (
+                "spec".to_string(),
+                "set exactly one of url or service".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn api_version_kind_and_metadata() {
     let crd = crd(obj(json!({})));
     let mut manifest = object(json!({}));
