@@ -352,7 +352,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_health_and_readiness_are_served() {
-    let (_server, client) = start_server(true).await;
+    let (server, client) = start_server(true).await;
     let operator = Operator::new(
         client.clone(),
         ControllerConfig {
@@ -396,6 +396,18 @@ async fn metrics_health_and_readiness_are_served() {
     .await;
     assert!(text.contains("# TYPE watchkeeper_reconcile_duration_seconds histogram"));
     assert!(text.contains("watchkeeper_leader 1"));
+
+    // `--namespace`: every list and watch of a watchkeeper kind stayed in that namespace.
+    let scoped: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.group == "watchkeeper.dev" && (r.verb == "list" || r.verb == "watch"))
+        .collect();
+    assert!(scoped.len() >= 5, "one list per kind at least: {scoped:?}");
+    assert!(
+        scoped.iter().all(|r| r.namespace.as_deref() == Some(NS)),
+        "{scoped:?}"
+    );
 
     stop.cancel();
     run.await
