@@ -480,8 +480,9 @@ async fn the_binary_stops_on_sigterm_and_releases_its_lease() {
     wait_ready(&api, "from-binary", "True").await;
 
     let pid = child.id().expect("child pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's built-in `kill`: no procps needed on minimal CI images.
+    let killed = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
         .status()
         .expect("run kill");
     assert!(killed.success());
