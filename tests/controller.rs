@@ -228,7 +228,7 @@ async fn a_crashed_leader_is_replaced_once_its_lease_expires() {
         .then_some(())
     })
     .await;
-    // Not before the Lease (3 s) could have expired on replica-b's own clock.
+    // Not before the Lease could have expired on replica-b's own clock.
     assert!(
         crashed_at.elapsed() >= lease("x", NS).lease_duration,
         "took over after {:?}",
@@ -261,8 +261,8 @@ async fn a_leader_that_cannot_renew_stops_reconciling() {
     })
     .await;
 
-    // Every Lease update fails from now on: the renew deadline (2 s) passes and the leader
-    // steps down, before anyone else could consider the Lease (3 s) expired.
+    // Every Lease update fails from now on: the renew deadline passes and the leader steps
+    // down, before anyone else could consider the Lease expired.
     server.inject_fault(
         Fault::new(usize::MAX, ApiError::internal("injected fault"))
             .verb("update")

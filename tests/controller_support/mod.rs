@@ -103,11 +103,12 @@ pub fn settings() -> ReconcileSettings {
     }
 }
 
-/// Short lease timings so a takeover after expiry stays quick.
+/// Lease timings short enough for a takeover after expiry to stay quick, long enough that a
+/// busy 2-core CI machine never delays a renewal past the deadline.
 pub fn lease(identity: &str, namespace: &str) -> LeaseSettings {
     LeaseSettings {
-        lease_duration: Duration::from_secs(3),
-        renew_deadline: Duration::from_secs(2),
+        lease_duration: Duration::from_secs(6),
+        renew_deadline: Duration::from_secs(4),
         retry_period: Duration::from_millis(100),
         ..LeaseSettings::new(LEASE, namespace, identity)
     }
