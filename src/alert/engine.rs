@@ -6,8 +6,7 @@ use futures::future::join_all;
 
 use super::{
     Alert, AlertConfigError, AlertState, AlertingConfig, Notification, SinkError, route,
-    sinks::Sinks,
-    state::decide,
+    sinks::Sinks, state::decide,
 };
 
 /// What one round did, for logs, events and metrics.

@@ -21,6 +21,9 @@ pub mod route;
 pub mod sinks;
 pub mod state;
 
+#[cfg(test)]
+mod tests;
+
 use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
@@ -253,7 +256,10 @@ impl std::fmt::Debug for AlertmanagerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlertmanagerConfig")
             .field("url", &self.url)
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -281,7 +287,10 @@ impl std::fmt::Debug for WebhookConfig {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("WebhookConfig")
             .field("url", &self.url)
-            .field("hmac_secret", &self.hmac_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "hmac_secret",
+                &self.hmac_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("header_names", &names)
             .finish()
     }
@@ -301,7 +310,7 @@ impl std::fmt::Debug for EmailConfig {
 }
 
 /// Why a notification is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationKind {
     /// First notification of this alert to this channel (or after its severity changed).

@@ -244,7 +244,11 @@ pub fn decide(
         budget.insert(channel.name.as_str(), left);
     }
     wanted.sort_by(|a, b| {
-        (a.alert.severity, &a.alert.key, &a.channel).cmp(&(b.alert.severity, &b.alert.key, &b.channel))
+        (a.alert.severity, &a.alert.key, &a.channel).cmp(&(
+            b.alert.severity,
+            &b.alert.key,
+            &b.channel,
+        ))
     });
     for n in &resolves {
         if let Some(Some(left)) = budget.get_mut(n.channel.as_str()) {

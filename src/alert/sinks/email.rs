@@ -38,7 +38,12 @@ pub fn body(n: &Notification) -> String {
         let _ = writeln!(text, "\n{}", alert.details);
     }
     let _ = writeln!(text);
-    let _ = writeln!(text, "Severity: {} ({})", alert.severity, alert.severity.pagerduty());
+    let _ = writeln!(
+        text,
+        "Severity: {} ({})",
+        alert.severity,
+        alert.severity.pagerduty()
+    );
     let _ = writeln!(text, "Source:   {}", alert.source);
     let _ = writeln!(text, "Key:      {}", alert.key);
     let _ = writeln!(text, "Since:    {}", rfc3339(alert.starts_at));
@@ -96,10 +101,8 @@ pub async fn send(channel: &str, config: &EmailConfig, n: &Notification) -> Resu
         SmtpTls::None => {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
         }
-        SmtpTls::StartTls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
-                .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))?
-        }
+        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+            .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))?,
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
             .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))?,
     };

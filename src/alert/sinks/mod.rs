@@ -53,7 +53,9 @@ impl Sinks {
     /// Sends one notification to its channel; `Ok` only when the receiver accepted it.
     pub async fn send(&self, channel: &Channel, n: &Notification) -> Result<(), SinkError> {
         match &channel.sink {
-            SinkConfig::Alertmanager(c) => alertmanager::send(&self.http, &channel.name, c, n).await,
+            SinkConfig::Alertmanager(c) => {
+                alertmanager::send(&self.http, &channel.name, c, n).await
+            }
             SinkConfig::Slack(c) => slack::send(&self.http, &channel.name, c, n).await,
             SinkConfig::PagerDuty(c) => pagerduty::send(&self.http, &channel.name, c, n).await,
             SinkConfig::Webhook(c) => webhook::send(&self.http, &channel.name, c, n).await,

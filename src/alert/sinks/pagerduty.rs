@@ -70,7 +70,10 @@ pub async fn send(
         JsonPost {
             channel,
             sink: "pagerDuty",
-            url: config.url.clone().unwrap_or_else(|| DEFAULT_URL.to_string()),
+            url: config
+                .url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_URL.to_string()),
             body: payload(&config.routing_key, n).to_string().into_bytes(),
             headers: Vec::new(),
             bearer: None,
