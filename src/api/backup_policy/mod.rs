@@ -13,6 +13,9 @@ mod destination;
 pub mod status;
 pub(crate) mod validate;
 
+#[cfg(test)]
+pub(crate) mod schema_tests;
+
 pub use destination::*;
 pub use status::*;
 

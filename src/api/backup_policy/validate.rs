@@ -287,4 +287,4 @@ pub(crate) fn human(duration: StdDuration) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -15,6 +15,9 @@ pub mod status;
 pub mod steps;
 mod validate;
 
+#[cfg(test)]
+mod schema_tests;
+
 pub use status::*;
 pub use steps::*;
 

@@ -1,23 +1,17 @@
 //! Semantic rules of a FailoverPlan: distinct regions, quorum, unique step names, one action per
 //! step, split-brain ordering, DNS record content, credentials by reference, drill calendars.
 
-use std::{
-    collections::BTreeSet,
-    net::{Ipv4Addr, Ipv6Addr},
-};
+use std::collections::BTreeSet;
 
 use chrono_tz::Tz;
 
-use super::{
-    DnsRecordType, DnsSwitchAction, Drills, FailoverPlan, FailoverPlanSpec, HttpAction, Region,
-    Step, TriggerMode,
-};
+use super::{Drills, FailoverPlan, FailoverPlanSpec, Region, Step, TriggerMode};
 use crate::api::common::{
-    check_alerting, check_duration, check_headers, check_postgres_connection, check_status_codes,
-    parse_local_date_time,
+    check_alerting, check_duration, check_postgres_connection, parse_local_date_time,
 };
 use crate::api::validation::{Errors, FieldError, Validate};
 use crate::schedule::{CronSchedule, RecurrenceRule, parse_time_zone};
+use network::{check_dns, check_http};
 
 impl Validate for FailoverPlan {
     fn validate(&self) -> Vec<FieldError> {
@@ -295,112 +289,6 @@ fn promotion_after_fence(
     }
 }
 
-fn check_dns(errors: &mut Errors, path: &str, dns: &DnsSwitchAction) {
-    let set = [
-        dns.cloudflare.is_some(),
-        dns.dns_endpoint.is_some(),
-        dns.webhook.is_some(),
-    ];
-    if set.iter().filter(|s| **s).count() != 1 {
-        errors.push(
-            path,
-            "exactly one of cloudflare, dnsEndpoint or webhook must be set",
-        );
-    }
-    if let Some(cf) = &dns.cloudflare {
-        let here = format!("{path}.cloudflare");
-        if cf.ttl != 1 && !(60..=86400).contains(&cf.ttl) {
-            errors.push(
-                format!("{here}.ttl"),
-                format!(
-                    "must be 1 (automatic) or between 60 and 86400 (got {})",
-                    cf.ttl
-                ),
-            );
-        }
-        check_record_content(
-            errors,
-            &format!("{here}.content"),
-            cf.record_type,
-            &cf.content,
-        );
-        check_host_name(errors, &format!("{here}.recordName"), &cf.record_name);
-        if let Some(url) = &cf.api_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            errors.push(format!("{here}.apiUrl"), "must be an http(s) URL");
-        }
-    }
-    if let Some(endpoint) = &dns.dns_endpoint {
-        let here = format!("{path}.dnsEndpoint");
-        check_host_name(errors, &format!("{here}.dnsName"), &endpoint.dns_name);
-        if endpoint.targets.is_empty() {
-            errors.push(format!("{here}.targets"), "needs at least one target");
-        }
-        if endpoint.record_type == DnsRecordType::Cname && endpoint.targets.len() > 1 {
-            errors.push(format!("{here}.targets"), "a CNAME has exactly one target");
-        }
-        for (i, target) in endpoint.targets.iter().enumerate() {
-            check_record_content(
-                errors,
-                &format!("{here}.targets[{i}]"),
-                endpoint.record_type,
-                target,
-            );
-        }
-    }
-    if let Some(webhook) = &dns.webhook {
-        check_http(errors, &format!("{path}.webhook"), webhook);
-    }
-}
-
-fn check_record_content(errors: &mut Errors, path: &str, kind: DnsRecordType, content: &str) {
-    match kind {
-        DnsRecordType::A if content.parse::<Ipv4Addr>().is_err() => errors.push(
-            path,
-            format!("an A record needs an IPv4 address, got {content:?}"),
-        ),
-        DnsRecordType::Aaaa if content.parse::<Ipv6Addr>().is_err() => errors.push(
-            path,
-            format!("an AAAA record needs an IPv6 address, got {content:?}"),
-        ),
-        DnsRecordType::Cname => check_host_name(errors, path, content),
-        _ => {}
-    }
-}
-
-/// A DNS name: dot-separated labels of letters, digits and hyphens (a leading `*.` allowed).
-fn check_host_name(errors: &mut Errors, path: &str, name: &str) {
-    let body = name.strip_prefix("*.").unwrap_or(name);
-    let body = body.strip_suffix('.').unwrap_or(body);
-    let ok = !body.is_empty()
-        && body.len() <= 253
-        && body.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    if !ok {
-        errors.push(path, format!("{name:?} is not a DNS name"));
-    }
-}
-
-fn check_http(errors: &mut Errors, path: &str, http: &HttpAction) {
-    if !(http.url.starts_with("https://") || http.url.starts_with("http://")) {
-        errors.push(format!("{path}.url"), "must be an absolute http(s) URL");
-    }
-    check_headers(errors, &format!("{path}.headers"), &http.headers);
-    check_status_codes(
-        errors,
-        &format!("{path}.expectedStatus"),
-        &http.expected_status,
-    );
-}
-
 fn check_drills(errors: &mut Errors, path: &str, drills: &Drills) {
     let tz = errors.check(
         &format!("{path}.timeZone"),
@@ -448,5 +336,7 @@ fn check_drills(errors: &mut Errors, path: &str, drills: &Drills) {
     );
 }
 
+mod network;
+
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

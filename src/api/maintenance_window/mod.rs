@@ -16,6 +16,9 @@ use super::common::{
 pub mod status;
 mod validate;
 
+#[cfg(test)]
+mod schema_tests;
+
 pub use status::*;
 
 /// Planned downtime: a calendar of windows (RFC 5545 RRULE, cron plus duration, or one-off) in a

@@ -286,4 +286,4 @@ fn check_notices(errors: &mut Errors, path: &str, notices: &Notices) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

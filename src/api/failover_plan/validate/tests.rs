@@ -1,10 +1,10 @@
 //! Tests of the FailoverPlan rules: a good plan passes, each rule fails at its path.
 
-use super::super::{FailoverObjectives, PatchAction, PatchTarget};
+use super::super::{DnsRecordType, FailoverObjectives, PatchAction, PatchTarget};
 use super::*;
 use crate::api::common::{Duration, LocalObjectRef};
 
-const GOOD: &str = r#"
+pub(crate) const GOOD: &str = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: FailoverPlan
 metadata: { name: region }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const GOOD: &str = r#"
+pub(crate) const GOOD: &str = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: MaintenanceWindow
 metadata: { name: monthly }
