@@ -8,9 +8,11 @@
 pub mod checks;
 pub mod components;
 mod error;
+pub mod health;
 mod http;
 pub mod json_path;
 mod spec;
+pub mod stats;
 mod tcp;
 pub mod tls;
 
