@@ -16,7 +16,7 @@ use super::common::{
     AlertingSpec, Duration, HttpHeader, HttpMethod, STATUS_CODE_PATTERN, SecretKeyRef, Severity,
 };
 
-mod k8s_schema;
+use super::k8s_schema;
 mod schedule_check;
 mod status;
 mod validate;

@@ -8,6 +8,7 @@ pub mod common;
 pub mod cron_job_spec;
 pub mod failover_plan;
 pub mod health_monitor;
+mod k8s_schema;
 pub mod maintenance_window;
 pub mod validation;
 

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::batch::v1::JobTemplateSpec;
 use kube::CustomResource;
-use schemars::{JsonSchema, Schema, SchemaGenerator};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::backup_policy::default_time_zone;
@@ -227,7 +227,7 @@ pub struct MaintenanceTask {
     pub sql: Option<SqlTask>,
     /// A Job run from this template (same shape as a CronJob's `jobTemplate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "job_template_schema")]
+    #[schemars(schema_with = "super::k8s_schema::job_template")]
     pub job_template: Option<JobTemplateSpec>,
     /// Upper bound for the whole task; it fails when exceeded. Unset means until the window
     /// closes.
@@ -285,59 +285,6 @@ pub struct Notices {
 
 fn default_true() -> bool {
     true
-}
-
-/// Schema of `jobTemplate`: Kubernetes' own JobTemplateSpec schema, so the API server checks the
-/// template, adapted for a CRD as CronJobSpec's `jobTemplate` is (see
-/// `cron_job_spec::k8s_schema`; the two should share one helper): nested descriptions dropped
-/// (they would make the CRD too large for a client-side `kubectl apply`), and resource
-/// quantities accepting numbers as well as strings (`cpu: 1`), as built-in types do.
-fn job_template_schema(generator: &mut SchemaGenerator) -> Schema {
-    let mut schema = generator.subschema_for::<JobTemplateSpec>();
-    if let Some(map) = schema.as_object_mut() {
-        let mut value = serde_json::Value::Object(std::mem::take(map));
-        adapt_k8s_schema(&mut value);
-        if let serde_json::Value::Object(adapted) = value {
-            *map = adapted;
-        }
-    }
-    schema
-}
-
-/// How k8s-openapi's schema describes `resource.Quantity` (as a string only).
-const QUANTITY_DESCRIPTION: &str = "Quantity is a fixed-point representation of a number.";
-
-/// Turns quantities into int-or-string and removes every `description` keyword below `value`
-/// (not properties named `description`).
-fn adapt_k8s_schema(value: &mut serde_json::Value) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let quantity = map.get("type").and_then(Value::as_str) == Some("string")
-                && map
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| d.starts_with(QUANTITY_DESCRIPTION));
-            if quantity {
-                *map = serde_json::Map::from_iter([(
-                    "x-kubernetes-int-or-string".to_string(),
-                    Value::Bool(true),
-                )]);
-                return;
-            }
-            map.remove("description");
-            for (key, child) in map.iter_mut() {
-                match (key.as_str(), child) {
-                    ("properties", Value::Object(properties)) => {
-                        properties.values_mut().for_each(adapt_k8s_schema)
-                    }
-                    (_, child) => adapt_k8s_schema(child),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(adapt_k8s_schema),
-        _ => {}
-    }
 }
 
 super::impl_has_conditions!(MaintenanceWindow);

@@ -1,5 +1,5 @@
-//! Schemas of the Kubernetes types a CronJobSpec embeds (`jobTemplate`, `resources`), adapted
-//! for a CRD:
+//! Schemas of the Kubernetes types our kinds embed (CronJobSpec's and MaintenanceWindow's
+//! `jobTemplate`, CronJobSpec's `resources`), adapted for a CRD:
 //!
 //! - nested descriptions are dropped: with them the CRD exceeds the 256 KiB a client-side
 //!   `kubectl apply` can keep in its last-applied annotation (`kubectl explain
@@ -12,13 +12,13 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value};
 
-/// Schema of `spec.jobTemplate`: Kubernetes' JobTemplateSpec, adapted.
-pub(super) fn job_template(generator: &mut SchemaGenerator) -> Schema {
+/// Schema of a `jobTemplate` field: Kubernetes' JobTemplateSpec, adapted.
+pub(crate) fn job_template(generator: &mut SchemaGenerator) -> Schema {
     adapted::<JobTemplateSpec>(generator)
 }
 
 /// Schema of `spec.resources`: Kubernetes' ResourceRequirements, adapted.
-pub(super) fn resources(generator: &mut SchemaGenerator) -> Schema {
+pub(crate) fn resources(generator: &mut SchemaGenerator) -> Schema {
     adapted::<ResourceRequirements>(generator)
 }
 
