@@ -177,7 +177,11 @@ impl JsonAssertion {
         let unquote = |text: &str| -> String {
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::String(s)) => s,
-                _ => text.to_string(),
+                _ => ['"', '\'']
+                    .iter()
+                    .find_map(|q| text.strip_prefix(*q)?.strip_suffix(*q))
+                    .unwrap_or(text)
+                    .to_string(),
             }
         };
         if operator == JsonOperator::In {

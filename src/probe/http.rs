@@ -341,23 +341,17 @@ fn describe_error(error: &reqwest::Error, target: &HttpTarget, timeout: Duration
             RedirectConfig::None => format!("redirect error at {address}"),
         };
     }
+    if let Some(tls_error) = find_in_chain::<rustls::Error>(error) {
+        return format!("TLS handshake with {address} failed: {tls_error}");
+    }
+    if let Some(io) = find_in_chain::<std::io::Error>(error)
+        && io.kind() != std::io::ErrorKind::Other
+    {
+        return describe_io_error(&address, io);
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut deepest = error.to_string();
     while let Some(current) = source {
-        if let Some(tls_error) = current.downcast_ref::<rustls::Error>() {
-            return format!("TLS handshake with {address} failed: {tls_error}");
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            if let Some(tls_error) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return format!("TLS handshake with {address} failed: {tls_error}");
-            }
-            if io.kind() != std::io::ErrorKind::Other {
-                return describe_io_error(&address, io);
-            }
-        }
         let text = current.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
             return format!("could not resolve {address}: {text}");
@@ -370,4 +364,26 @@ fn describe_error(error: &reqwest::Error, target: &HttpTarget, timeout: Duration
     } else {
         format!("request to {address} failed: {deepest}")
     }
+}
+
+/// The first error of type `E` in `error`'s source chain, looking inside `io::Error`s too
+/// (their `source()` skips the error they wrap).
+fn find_in_chain<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        if let Some(inner) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && let Some(found) = find_in_chain::<E>(inner)
+        {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
 }

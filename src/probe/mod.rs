@@ -16,6 +16,9 @@ pub mod stats;
 mod tcp;
 pub mod tls;
 
+#[cfg(test)]
+mod tests;
+
 pub use checks::{JsonAssertion, JsonOperator, status_code_matches};
 pub use components::ComponentSpec;
 pub use error::ProbeError;
