@@ -93,6 +93,7 @@ impl ComponentSpec {
         ComponentOutcome {
             name: self.name.clone(),
             up,
+            has_state: self.state_path.is_some(),
             value,
             raw: state.map(|v| truncate(&scalar_text(v).unwrap_or_else(|| v.to_string()), 120)),
         }
@@ -103,6 +104,7 @@ impl ComponentSpec {
         ComponentOutcome {
             name: self.name.clone(),
             up: false,
+            has_state: self.state_path.is_some(),
             value: None,
             raw: None,
         }

@@ -164,8 +164,31 @@ pub struct ComponentOutcome {
     /// Whether its state value is one of the healthy values (or, with only a value path, the
     /// number could be read).
     pub up: bool,
+    /// Whether the component has a state path. When false it only carries a value, and `up`
+    /// only says whether that value could be read.
+    pub has_state: bool,
     /// The number read at the value path, if any.
     pub value: Option<f64>,
     /// The state value as text (strings unquoted), truncated, for status and alerts.
     pub raw: Option<String>,
+}
+
+impl From<&ProbeOutcome> for super::stats::Sample {
+    /// The statistics engine's view of a probe; value-only components carry no up/down.
+    fn from(outcome: &ProbeOutcome) -> Self {
+        Self {
+            at: outcome.at,
+            up: outcome.up,
+            latency: outcome.latency,
+            components: outcome
+                .components
+                .iter()
+                .map(|c| super::stats::ComponentSample {
+                    name: c.name.clone(),
+                    up: c.has_state.then_some(c.up),
+                    value: c.value,
+                })
+                .collect(),
+        }
+    }
 }

@@ -66,6 +66,16 @@ async fn components_are_read_from_the_body() {
         ]
     );
     assert_eq!(outcome.components[4].value, Some(0.82));
+    let sample = crate::probe::stats::Sample::from(&outcome);
+    assert_eq!(sample.at, outcome.at);
+    assert!(sample.up);
+    let ups: Vec<Option<bool>> = sample.components.iter().map(|c| c.up).collect();
+    assert_eq!(
+        ups,
+        [Some(true), Some(true), Some(false), Some(true), None],
+        "a value-only component has no up/down in statistics"
+    );
+    assert_eq!(sample.components[4].value, Some(0.82));
 }
 
 #[tokio::test]
