@@ -83,7 +83,11 @@ impl Prober {
         };
         let exchange = match self.prepare(target) {
             Ok((client, request)) => {
-                let deadline = tokio::time::Instant::now() + spec.timeout;
+                // A timeout too large to add to now (Duration::MAX) means "no deadline".
+                let now = tokio::time::Instant::now();
+                let deadline = now
+                    .checked_add(spec.timeout)
+                    .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
                 let run = exchange(client, request, target, spec.timeout, needs_body);
                 match tokio::time::timeout_at(deadline, run).await {
                     Ok(result) => result,

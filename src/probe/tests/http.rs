@@ -142,6 +142,30 @@ async fn bad_request_settings_are_errors_not_panics() {
 }
 
 #[tokio::test]
+async fn extreme_settings_do_not_panic() {
+    let server = server::start(|_| Reply::json(200, "{}")).await;
+    let prober = Prober::new();
+    let mut target = HttpTarget::get(server.url("/"));
+    target.max_body_bytes = 0;
+    target.redirects = RedirectConfig::Follow(u32::MAX);
+    let mut probe = spec(target);
+    probe.timeout = Duration::MAX;
+    probe.checks.max_latency = Some(Duration::MAX);
+    probe.checks.min_certificate_validity = Some(Duration::MAX);
+    probe.checks.status_codes = vec!["".into(), "-".into(), "9xx".into(), "99999".into()];
+    let outcome = prober.probe(&probe).await;
+    assert!(!outcome.up);
+    assert_eq!(outcome.status_code, Some(200));
+    let mut tcp_probe = tcp(1);
+    tcp_probe.timeout = Duration::MAX;
+    tcp_probe.target = Target::Tcp {
+        host: "[::1".into(),
+        port: 0,
+    };
+    assert!(!prober.probe(&tcp_probe).await.up);
+}
+
+#[tokio::test]
 async fn connections_are_reused_between_probes() {
     let server = server::start(|_| Reply::json(200, "{}")).await;
     let prober = Prober::new();
