@@ -345,4 +345,9 @@ pub struct Notification {
     pub ends_at: Option<DateTime<Utc>>,
     /// How many notifications of this alert the channel has received before this one.
     pub previous_count: u32,
+    /// When the decision was made (the round's `now`).
+    pub sent_at: DateTime<Utc>,
+    /// A keep-alive re-post to Alertmanager (see [`state::ALERTMANAGER_REFRESH`]): not due
+    /// by `repeat_interval`, exempt from the rate limit and not counted as a notification.
+    pub refresh: bool,
 }

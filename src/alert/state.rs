@@ -15,10 +15,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Alert, AlertingConfig, Notification, NotificationKind, Severity, route};
+use super::{Alert, AlertingConfig, Notification, NotificationKind, Severity, SinkConfig, route};
 
 /// Length of the rate-limit window.
 pub const RATE_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// How often a firing alert is re-posted to an Alertmanager channel. Alertmanager treats an
+/// alert as resolved once its `endsAt` passes, so firing alerts are posted with
+/// `endsAt = now + ALERTMANAGER_VALID_FOR` and refreshed at this cadence (as Prometheus does);
+/// Alertmanager de-duplicates the re-posts and applies its own repeat interval to humans.
+pub const ALERTMANAGER_REFRESH: TimeDelta = TimeDelta::minutes(1);
+
+/// How long one post keeps an alert firing in Alertmanager without a refresh: long enough to
+/// bridge rounds that come minutes apart, short enough that an alert whose source went silent
+/// (operator gone for good) resolves there by itself.
+pub const ALERTMANAGER_VALID_FOR: TimeDelta = TimeDelta::minutes(15);
 
 /// Everything the engine remembers; store it in status and hand it back after a restart.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -87,6 +98,9 @@ pub struct ChannelMark {
     pub severity: Severity,
     /// Successful triggers and repeats to this channel.
     pub count: u32,
+    /// Last Alertmanager keep-alive re-post (not counted as a notification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refreshed: Option<DateTime<Utc>>,
 }
 
 /// Rate-limit bookkeeping of one channel.
@@ -165,7 +179,15 @@ pub fn decide(
             .or_insert(alert);
     }
 
+    let alertmanager_channels: BTreeSet<&str> = config
+        .channels
+        .iter()
+        .filter(|c| matches!(c.sink, SinkConfig::Alertmanager(_)))
+        .map(|c| c.name.as_str())
+        .collect();
+
     let mut resolves = Vec::new();
+    let mut refreshes = Vec::new();
     let mut wanted = Vec::new();
     let mut forget = Vec::new();
 
@@ -177,21 +199,45 @@ pub fn decide(
             let suppressed = record
                 .and_then(|r| r.suppressed_until.get(*channel))
                 .is_some_and(|until| *until > now);
-            let kind = match mark {
-                None => Some(NotificationKind::Trigger),
-                Some(m) if m.severity != alert.severity => Some(NotificationKind::Trigger),
-                Some(m) => repeat
-                    .filter(|r| now - m.last_notified >= *r)
-                    .map(|_| NotificationKind::Repeat),
+            let alertmanager = alertmanager_channels.contains(channel);
+            let (kind, refresh) = match mark {
+                None => (Some(NotificationKind::Trigger), false),
+                Some(m) if m.severity != alert.severity => {
+                    if alertmanager && let Some(record) = record {
+                        // Alertmanager knows the old severity as another label set: end it.
+                        resolves.push(resolve(&record.alert, channel, m, now, now));
+                    }
+                    (Some(NotificationKind::Trigger), false)
+                }
+                Some(m) if alertmanager => {
+                    let last = m
+                        .last_refreshed
+                        .map_or(m.last_notified, |r| r.max(m.last_notified));
+                    let due = now - last >= ALERTMANAGER_REFRESH;
+                    (due.then_some(NotificationKind::Repeat), true)
+                }
+                Some(m) => (
+                    repeat
+                        .filter(|r| now - m.last_notified >= *r)
+                        .map(|_| NotificationKind::Repeat),
+                    false,
+                ),
             };
-            if let Some(kind) = kind.filter(|_| !suppressed) {
-                wanted.push(Notification {
+            if let Some(kind) = kind.filter(|_| refresh || !suppressed) {
+                let n = Notification {
                     kind,
                     channel: (*channel).to_string(),
                     alert: (*alert).clone(),
                     ends_at: None,
                     previous_count: mark.map_or(0, |m| m.count),
-                });
+                    sent_at: now,
+                    refresh,
+                };
+                if refresh {
+                    refreshes.push(n);
+                } else {
+                    wanted.push(n);
+                }
             }
         }
         // Told before, not routed any more (severity or routes changed).
@@ -205,6 +251,8 @@ pub fn decide(
                         channel,
                         mark,
                         now,
+                        now,
+                        &alertmanager_channels,
                         &mut resolves,
                         &mut forget,
                     );
@@ -226,6 +274,8 @@ pub fn decide(
                 channel,
                 mark,
                 ends_at,
+                now,
+                &alertmanager_channels,
                 &mut resolves,
                 &mut forget,
             );
@@ -256,6 +306,7 @@ pub fn decide(
         }
     }
     let mut notifications = resolves;
+    notifications.append(&mut refreshes);
     let mut dropped = Vec::new();
     for n in wanted {
         match budget.get_mut(n.channel.as_str()) {
@@ -285,19 +336,36 @@ fn owe_resolve(
     channel: &str,
     mark: &ChannelMark,
     ends_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    alertmanager: &BTreeSet<&str>,
     resolves: &mut Vec<Notification>,
     forget: &mut Vec<(String, String)>,
 ) {
-    if config.send_resolved && configured.contains(channel) {
-        resolves.push(Notification {
-            kind: NotificationKind::Resolve,
-            channel: channel.to_string(),
-            alert: alert.clone(),
-            ends_at: Some(ends_at),
-            previous_count: mark.count,
-        });
+    // Alertmanager always learns that an alert ended (its own receivers decide whether
+    // people hear about it); otherwise it would keep it firing until `endsAt`.
+    let wanted = config.send_resolved || alertmanager.contains(channel);
+    if wanted && configured.contains(channel) {
+        resolves.push(resolve(alert, channel, mark, ends_at, now));
     } else {
         forget.push((alert.key.clone(), channel.to_string()));
+    }
+}
+
+fn resolve(
+    alert: &Alert,
+    channel: &str,
+    mark: &ChannelMark,
+    ends_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Notification {
+    Notification {
+        kind: NotificationKind::Resolve,
+        channel: channel.to_string(),
+        alert: alert.clone(),
+        ends_at: Some(ends_at),
+        previous_count: mark.count,
+        sent_at: now,
+        refresh: false,
     }
 }
 
@@ -320,6 +388,16 @@ impl AlertState {
 
         for (n, ok) in decision.notifications.iter().zip(delivered) {
             if !*ok {
+                continue;
+            }
+            if n.refresh {
+                if let Some(mark) = self
+                    .alerts
+                    .get_mut(&n.alert.key)
+                    .and_then(|r| r.notified.get_mut(&n.channel))
+                {
+                    mark.last_refreshed = Some(now);
+                }
                 continue;
             }
             self.channels
@@ -346,6 +424,7 @@ impl AlertState {
                             last_notified: now,
                             severity: n.alert.severity,
                             count: 0,
+                            last_refreshed: None,
                         });
                     mark.last_notified = now;
                     mark.severity = n.alert.severity;

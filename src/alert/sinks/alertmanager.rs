@@ -1,14 +1,18 @@
 //! Prometheus Alertmanager, API v2: `POST {url}/api/v2/alerts` with a JSON list of alerts.
 //!
 //! Alertmanager identifies an alert by its label set, so a resolve carries exactly the labels
-//! of the trigger plus `endsAt`. Labels: the alert's own, plus `alertname` (the alert's
+//! of the trigger with `endsAt` set to when it ended. Firing posts carry `endsAt` a little in
+//! the future (`ALERTMANAGER_VALID_FOR`) and are refreshed every `ALERTMANAGER_REFRESH`, the
+//! way Prometheus keeps alerts alive. Labels: the alert's own, plus `alertname` (the alert's
 //! `alertname` label, else its key), `severity` (`critical`/`error`/`warning`/`info`, the
 //! PagerDuty mapping, which Alertmanager routes commonly match) and `priority` (`P0`…`P3`).
 
 use serde_json::{Value, json};
 
 use super::{JsonPost, post_json, rfc3339};
-use crate::alert::{AlertmanagerConfig, Notification, NotificationKind, SinkError};
+use crate::alert::{
+    AlertmanagerConfig, Notification, NotificationKind, SinkError, state::ALERTMANAGER_VALID_FOR,
+};
 
 /// The request body: a one-element list in Alertmanager's `postableAlerts` schema.
 pub fn payload(n: &Notification) -> Value {
@@ -33,12 +37,13 @@ pub fn payload(n: &Notification) -> Value {
     if let Some(url) = &alert.generator_url {
         item["generatorURL"] = json!(url);
     }
-    if n.kind == NotificationKind::Resolve {
+    let ends = match n.kind {
         // An endsAt in the past or present resolves the alert in Alertmanager.
-        if let Some(ends) = n.ends_at {
-            item["endsAt"] = json!(rfc3339(ends));
-        }
-    }
+        NotificationKind::Resolve => n.ends_at.unwrap_or(n.sent_at),
+        // Firing: valid until the next refresh is overdue (see ALERTMANAGER_VALID_FOR).
+        NotificationKind::Trigger | NotificationKind::Repeat => n.sent_at + ALERTMANAGER_VALID_FOR,
+    };
+    item["endsAt"] = json!(rfc3339(ends));
     json!([item])
 }
 

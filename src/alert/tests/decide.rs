@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{alert, at, config, dummy_channel};
+use super::{alert, at, at_secs, config, dummy_channel};
 use crate::alert::{Alert, AlertState, AlertingConfig, NotificationKind, Route, Severity, decide};
 
 use NotificationKind::{Repeat, Resolve, Trigger};
@@ -362,4 +362,76 @@ fn duplicate_keys_in_one_round_count_once_at_the_highest_severity() {
     );
     assert_eq!(decision.notifications.len(), 1);
     assert_eq!(decision.notifications[0].alert.severity, Severity::P0);
+}
+
+fn alertmanager_channel(name: &str) -> crate::alert::Channel {
+    crate::alert::Channel {
+        name: name.into(),
+        sink: crate::alert::SinkConfig::Alertmanager(crate::alert::AlertmanagerConfig {
+            url: "http://127.0.0.1:9".into(),
+            bearer_token: None,
+        }),
+    }
+}
+
+#[test]
+fn alertmanager_is_refreshed_outside_the_rate_limit_and_uncounted() {
+    let mut config = config(vec![alertmanager_channel("am")], vec![]);
+    config.max_notifications_per_hour = Some(1);
+    config.repeat_interval = None;
+    let mut state = AlertState::default();
+    let firing = [alert("a", Severity::P1)];
+    assert_eq!(
+        round(&mut state, &firing, &config, at(0), true),
+        vec![sent(Trigger, "am", "a")]
+    );
+    // Budget used up, no repeat interval: still refreshed every minute so Alertmanager
+    // does not let it expire, without counting as notifications.
+    for minute in 1..=5 {
+        let decision = decide(&firing, &state, &config, at(minute));
+        assert_eq!(decision.notifications.len(), 1, "minute {minute}");
+        assert!(decision.notifications[0].refresh);
+        assert!(decision.dropped.is_empty());
+        state.apply(&decision, &[true], at(minute));
+    }
+    assert!(
+        decide(&firing, &state, &config, at(5))
+            .notifications
+            .is_empty()
+    );
+    let record = &state.alerts["a"];
+    assert_eq!(record.notifications, 1);
+    assert_eq!(record.last_notified(), Some(at(0)));
+    assert_eq!(state.channels["am"].sent.len(), 1);
+}
+
+#[test]
+fn alertmanager_severity_change_ends_the_old_label_set() {
+    let mut config = config(vec![alertmanager_channel("am")], vec![]);
+    config.send_resolved = false;
+    let mut state = AlertState::default();
+    round(
+        &mut state,
+        &[alert("a", Severity::P2)],
+        &config,
+        at(0),
+        true,
+    );
+    let decision = decide(&[alert("a", Severity::P0)], &state, &config, at_secs(30));
+    let kinds: Vec<(NotificationKind, Severity)> = decision
+        .notifications
+        .iter()
+        .map(|n| (n.kind, n.alert.severity))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(Resolve, Severity::P2), (Trigger, Severity::P0)]
+    );
+    state.apply(&decision, &[true, true], at_secs(30));
+    assert_eq!(state.alerts["a"].notified["am"].severity, Severity::P0);
+    // Even with sendResolved off, Alertmanager learns the alert ended.
+    assert_eq!(
+        round(&mut state, &[], &config, at(1), true),
+        vec![sent(Resolve, "am", "a")]
+    );
 }

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{
-    alert, at,
+    alert, at, at_secs,
     payloads::{check_alertmanager, check_pagerduty, check_slack, check_webhook},
     receivers::{HttpReceiver, SmtpReceiver},
 };
@@ -128,21 +128,27 @@ async fn every_sink_gets_trigger_repeat_and_resolve_in_its_format() {
     assert_eq!(report.sent.len(), 5);
     assert_eq!(sinks.counts(), [1; 5]);
 
-    // Within the repeat interval: nothing.
-    let report = engine.round(&firing, at(10)).await;
+    // Within the repeat interval and the Alertmanager refresh: nothing.
+    let report = engine.round(&firing, at_secs(30)).await;
     assert!(report.sent.is_empty() && report.failed.is_empty());
     assert_eq!(sinks.counts(), [1; 5]);
 
+    // Within the repeat interval: only the Alertmanager keep-alive (not a notification).
+    let report = engine.round(&firing, at(10)).await;
+    assert_eq!(report.sent.len(), 1);
+    assert!(report.sent[0].refresh && report.sent[0].channel == "am");
+    assert_eq!(sinks.counts(), [2, 1, 1, 1, 1]);
+
     let report = engine.round(&firing, at(30)).await;
     assert_eq!(report.sent.len(), 5, "{:?}", report.failed);
-    assert_eq!(sinks.counts(), [2; 5]);
+    assert_eq!(sinks.counts(), [3, 2, 2, 2, 2]);
 
     let report = engine.round(&[], at(31)).await;
     assert_eq!(report.sent.len(), 5, "{:?}", report.failed);
-    assert_eq!(sinks.counts(), [3; 5]);
+    assert_eq!(sinks.counts(), [4, 3, 3, 3, 3]);
     assert!(engine.state().alerts.is_empty());
     engine.round(&[], at(32)).await;
-    assert_eq!(sinks.counts(), [3; 5]);
+    assert_eq!(sinks.counts(), [4, 3, 3, 3, 3]);
 
     // Alertmanager: path, bearer token, schema, same labels on resolve.
     let am = sinks.alertmanager.requests();
@@ -156,10 +162,16 @@ async fn every_sink_gets_trigger_repeat_and_resolve_in_its_format() {
             request.header("content-type").as_deref(),
             Some("application/json")
         );
-        check_alertmanager(&request.json(), i == 2);
+        check_alertmanager(&request.json());
     }
-    assert_eq!(am[0].json()[0]["labels"], am[2].json()[0]["labels"]);
-    assert_eq!(am[2].json()[0]["endsAt"], "2026-03-01T12:31:00Z");
+    assert!(
+        am.iter()
+            .all(|r| r.json()[0]["labels"] == am[0].json()[0]["labels"])
+    );
+    // Firing posts stay valid 15 minutes past each post; the resolve ends it when it stopped.
+    assert_eq!(am[0].json()[0]["endsAt"], "2026-03-01T12:15:00Z");
+    assert_eq!(am[1].json()[0]["endsAt"], "2026-03-01T12:25:00Z");
+    assert_eq!(am[3].json()[0]["endsAt"], "2026-03-01T12:31:00Z");
 
     // Slack.
     let slack = sinks.slack.requests();
@@ -324,11 +336,14 @@ async fn engine_recreated_from_persisted_state_sends_no_duplicate() {
     // Operator restart or new leader: state comes back from status.
     let restored: AlertState = serde_json::from_str(&stored).unwrap();
     let mut second = engine(sinks.config(), restored);
-    let report = second.round(&firing, at(5)).await;
+    let report = second.round(&firing, at_secs(40)).await;
     assert!(report.sent.is_empty(), "{:?}", report.sent);
     assert_eq!(sinks.counts(), [1; 5]);
+    // Minutes later only Alertmanager's keep-alive goes out: the cadences survived too.
+    second.round(&firing, at(5)).await;
+    assert_eq!(sinks.counts(), [2, 1, 1, 1, 1]);
     second.round(&[], at(6)).await;
-    assert_eq!(sinks.counts(), [2; 5]);
+    assert_eq!(sinks.counts(), [3, 2, 2, 2, 2]);
     check_pagerduty(&sinks.pagerduty.requests()[1].json(), "resolve");
 }
 

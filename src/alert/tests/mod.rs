@@ -20,6 +20,11 @@ pub(crate) fn t0() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// `t0() + seconds`.
+pub(crate) fn at_secs(seconds: i64) -> DateTime<Utc> {
+    t0() + chrono::TimeDelta::seconds(seconds)
+}
+
 /// `t0() + minutes`.
 pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
     t0() + chrono::TimeDelta::minutes(minutes)

@@ -32,7 +32,7 @@ fn string_map(value: &Value, what: &str) {
 /// Alertmanager v2 `postableAlerts`: an array of objects with a `labels` map of strings
 /// (non-empty, with `alertname`), optional `annotations` map of strings, optional RFC 3339
 /// `startsAt`/`endsAt`, optional `generatorURL`, and nothing else.
-pub fn check_alertmanager(body: &Value, resolved: bool) {
+pub fn check_alertmanager(body: &Value) {
     let alerts = body.as_array().expect("alertmanager body must be an array");
     assert!(!alerts.is_empty());
     for alert in alerts {
@@ -62,12 +62,12 @@ pub fn check_alertmanager(body: &Value, resolved: bool) {
         if let Some(url) = alert.get("generatorURL") {
             assert!(url.as_str().is_some_and(|u| u.starts_with("http")));
         }
-        match alert.get("endsAt") {
-            Some(ends) => {
-                assert!(resolved, "endsAt only on resolve");
-                rfc3339(ends, "endsAt");
-            }
-            None => assert!(!resolved, "a resolve must carry endsAt"),
+        // Always set: in the future while firing (refreshed), at the end time on resolve.
+        rfc3339(&alert["endsAt"], "endsAt");
+        let starts = DateTime::parse_from_rfc3339(alert["startsAt"].as_str().unwrap_or_default());
+        let ends = DateTime::parse_from_rfc3339(alert["endsAt"].as_str().unwrap_or_default());
+        if let (Ok(starts), Ok(ends)) = (starts, ends) {
+            assert!(ends >= starts, "endsAt before startsAt");
         }
     }
 }
@@ -164,6 +164,8 @@ fn notification(kind: NotificationKind, severity: Severity) -> Notification {
         alert: alert("threshold/error-rate", severity),
         ends_at: (kind == NotificationKind::Resolve).then(|| at(10)),
         previous_count: 0,
+        sent_at: at(10),
+        refresh: false,
     }
 }
 
@@ -198,8 +200,8 @@ fn pagerduty_severity_mapping_and_resolve_shape() {
 fn alertmanager_labels_identify_the_alert_across_trigger_and_resolve() {
     let trigger = alertmanager::payload(&notification(NotificationKind::Trigger, Severity::P1));
     let resolve = alertmanager::payload(&notification(NotificationKind::Resolve, Severity::P1));
-    check_alertmanager(&trigger, false);
-    check_alertmanager(&resolve, true);
+    check_alertmanager(&trigger);
+    check_alertmanager(&resolve);
     assert_eq!(trigger[0]["labels"], resolve[0]["labels"]);
     assert_eq!(trigger[0]["labels"]["severity"], "error");
     assert_eq!(trigger[0]["labels"]["priority"], "P1");
@@ -209,6 +211,8 @@ fn alertmanager_labels_identify_the_alert_across_trigger_and_resolve() {
         "threshold/error-rate is failing"
     );
     assert_eq!(resolve[0]["endsAt"], "2026-03-01T12:10:00Z");
+    // Firing: valid for 15 minutes after the post, so Alertmanager keeps it until refreshed.
+    assert_eq!(trigger[0]["endsAt"], "2026-03-01T12:25:00Z");
 }
 
 #[test]
