@@ -152,7 +152,7 @@ async fn every_sink_gets_trigger_repeat_and_resolve_in_its_format() {
 
     // Alertmanager: path, bearer token, schema, same labels on resolve.
     let am = sinks.alertmanager.requests();
-    for (i, request) in am.iter().enumerate() {
+    for request in &am {
         assert_eq!(request.path, "/api/v2/alerts");
         assert_eq!(
             request.header("authorization").as_deref(),
