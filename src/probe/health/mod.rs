@@ -15,7 +15,9 @@
 //! `Below` percentages (uptime 99.5 % clears at 99.55 %), 0 for everything else `Above` (latency
 //! 500 ms clears at 450 ms, error rate 1 % at 0.9 %), and the level itself for `Below` numbers
 //! of unknown scale (cache hit rate 60 clears at 66). So a statistic hovering around a level
-//! raises the level once instead of toggling it (and its alert) on every probe.
+//! raises the level once instead of toggling it (and its alert) on every probe. A rule whose
+//! window holds fewer than `min_samples` (a new monitor, or a window emptied by a maintenance
+//! exclusion) is not judged: its value is unset, its level Ok, and its hysteresis starts afresh.
 //!
 //! **Overall health.** Suppressed while a maintenance window is open (set by the caller); else
 //! Down when down; else Critical when any rule is Critical; else Degraded when any is at Warning;

@@ -59,9 +59,7 @@ impl Latencies {
         let micros = micros.clamp(1, MAX_LATENCY_US);
         match self {
             Self::Empty => {
-                let mut values = Vec::with_capacity(1);
-                values.push(inline_value(micros));
-                *self = Self::Inline(values);
+                *self = Self::Inline(vec![inline_value(micros)]);
             }
             Self::Inline(values) if values.len() < INLINE_VALUES => {
                 // Grow in small steps: the capacity is the memory actually held.

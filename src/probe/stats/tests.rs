@@ -341,10 +341,10 @@ fn a_month_of_probes_stays_within_the_memory_bound() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let latency_ms = 1 + seed % 30_000;
-        let mut s = sample(i * 10, seed % 50 != 0, latency_ms);
+        let mut s = sample(i * 10, !seed.is_multiple_of(50), latency_ms);
         s.components = ["database", "storage", "openai", "claude"]
             .iter()
-            .map(|n| component(n, Some(seed % 7 != 0), Some((seed % 100) as f64)))
+            .map(|n| component(n, Some(!seed.is_multiple_of(7)), Some((seed % 100) as f64)))
             .collect();
         stats.record(&s);
         if i % 1000 == 0 {
