@@ -369,3 +369,19 @@ async fn tcp_probe_up_and_down() {
         format!("connection refused by 127.0.0.1:{port}")
     );
 }
+
+#[tokio::test]
+async fn an_unresolvable_host_is_reported() {
+    let mut probe = spec(HttpTarget::get("http://no-such-host.invalid/health"));
+    probe.timeout = Duration::from_secs(2);
+    let outcome = Prober::new().probe(&probe).await;
+    assert!(!outcome.up);
+    let error = outcome.error.unwrap();
+    // Name resolution fails at once on a normal resolver; a resolver that does not answer
+    // within the timeout is reported as a timeout instead.
+    assert!(
+        error.starts_with("could not resolve no-such-host.invalid:80")
+            || error.starts_with("timed out after 2s"),
+        "{error}"
+    );
+}

@@ -148,3 +148,23 @@ async fn certificate_checks_on_plain_http_and_bad_tls_settings_are_reported() {
     let outcome = Prober::new().probe(&spec(target)).await;
     assert!(outcome.error.unwrap().contains("needs both"));
 }
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_for_mutual_tls() {
+    let ca = TestCa::new("watchkeeper test CA");
+    let server = server::start_tls(|_| Reply::json(200, "{}"), ca.mtls_server_config()).await;
+    let prober = Prober::new();
+    let without = trusting(&ca, server.https_url("localhost", "/"));
+    let outcome = prober.probe(&spec(without.clone())).await;
+    assert!(
+        !outcome.up,
+        "the server requires a client certificate: {outcome:?}"
+    );
+    assert!(outcome.error.is_some());
+    let (cert_pem, key_pem) = ca.client_certificate();
+    let mut with = without;
+    with.tls.client_cert_pem = Some(cert_pem);
+    with.tls.client_key_pem = Some(key_pem);
+    let outcome = prober.probe(&spec(with)).await;
+    assert!(outcome.up, "{outcome:?}");
+}
