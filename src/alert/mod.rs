@@ -12,6 +12,7 @@
 //! - [`route`]: which channels an alert of a given severity goes to.
 //! - [`state`]: the persisted de-duplication and rate-limit state, and the pure decision core
 //!   ([`state::decide`]) that turns firing alerts + state + config + now into notifications.
+//! - [`status`]: the state as a flat list of open alerts for `status.openAlerts`, and back.
 //! - [`engine`]: the dispatcher that sends a decision's notifications and records only successes.
 //! - [`sinks`]: the wire formats.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod route;
 pub mod sinks;
 pub mod state;
+pub mod status;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{AlertEngine, RoundReport};
 pub use error::{AlertConfigError, SinkError};
 pub use state::{AlertRecord, AlertState, Decision, decide};
+pub use status::OpenAlertEntry;
 
 /// Incident severity as both operations guides use it: P0 pages immediately, P3 is backlog.
 /// Ordered so that `P0 < P1`: the most severe sorts first.

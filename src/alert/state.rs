@@ -391,12 +391,11 @@ impl AlertState {
                 continue;
             }
             if n.refresh {
-                if let Some(mark) = self
-                    .alerts
-                    .get_mut(&n.alert.key)
-                    .and_then(|r| r.notified.get_mut(&n.channel))
-                {
-                    mark.last_refreshed = Some(now);
+                if let Some(record) = self.alerts.get_mut(&n.alert.key) {
+                    if let Some(mark) = record.notified.get_mut(&n.channel) {
+                        mark.last_refreshed = Some(now);
+                    }
+                    record.alert = n.alert.clone();
                 }
                 continue;
             }
