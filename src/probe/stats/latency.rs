@@ -15,6 +15,11 @@ pub(crate) const INLINE_VALUES: usize = 32;
 /// one hour; no probe timeout is that long.
 pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// Finest histogram resolution, in microseconds: 32 µs (±0.016 ms) is far below what a health
+/// check cares about, and skipping the finer bins halves a histogram of millisecond latencies.
+/// Above 1 ms the relative precision of `sigfig` applies.
+pub(crate) const RESOLUTION_US: u64 = 32;
+
 /// Histogram shape shared by every bucket of one [`super::MonitorStats`] so that buckets merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Shape {
@@ -26,7 +31,8 @@ impl Shape {
     /// An empty histogram of this shape. It starts small and grows its counters up to the
     /// largest latency recorded, so fast endpoints cost less than the worst case.
     pub fn histogram(self) -> Result<Histogram<u32>, hdrhistogram::CreationError> {
-        let mut histogram = Histogram::new_with_bounds(1, 2, self.sigfig)?;
+        let mut histogram =
+            Histogram::new_with_bounds(RESOLUTION_US, 2 * RESOLUTION_US, self.sigfig)?;
         histogram.auto(true);
         Ok(histogram)
     }
@@ -34,10 +40,13 @@ impl Shape {
     /// Most bytes one histogram of this shape can hold: counters up to [`MAX_LATENCY_US`], twice
     /// over because growing a vector may double its capacity.
     pub fn histogram_bytes(self) -> usize {
-        Histogram::<u32>::new_with_bounds(1, MAX_LATENCY_US, self.sigfig).map_or(0, |h| {
-            2 * h.distinct_values() * std::mem::size_of::<u32>()
-                + std::mem::size_of::<Histogram<u32>>()
-        })
+        Histogram::<u32>::new_with_bounds(RESOLUTION_US, MAX_LATENCY_US, self.sigfig).map_or(
+            0,
+            |h| {
+                2 * h.distinct_values() * std::mem::size_of::<u32>()
+                    + std::mem::size_of::<Histogram<u32>>()
+            },
+        )
     }
 }
 
