@@ -23,13 +23,16 @@ use super::tls;
 /// redirect configuration so keep-alive connections are reused between probes.
 #[derive(Default)]
 pub struct Prober {
-    clients: Mutex<HashMap<(TlsConfig, RedirectConfig), Client>>,
+    /// Clients by redirect policy, then TLS settings (looked up by reference: no copy of CA
+    /// bundles per probe).
+    clients: Mutex<HashMap<RedirectConfig, HashMap<TlsConfig, Client>>>,
 }
 
 impl std::fmt::Debug for Prober {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = self.clients.lock().map(|c| c.len()).unwrap_or(0);
-        f.debug_struct("Prober").field("clients", &count).finish()
+        f.debug_struct("Prober")
+            .field("clients", &self.client_count())
+            .finish()
     }
 }
 
@@ -44,6 +47,15 @@ impl Prober {
     /// A prober with no clients yet; they are built on first use.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many HTTP clients (connection pools) exist: one per distinct redirect policy and,
+    /// for https, TLS settings.
+    pub fn client_count(&self) -> usize {
+        self.clients
+            .lock()
+            .map(|c| c.values().map(HashMap::len).sum())
+            .unwrap_or(0)
     }
 
     /// Runs one probe and judges it. Never fails and never panics on bad input: problems are
@@ -187,11 +199,8 @@ impl Prober {
             }
         };
         // Plain-http probes share one client per redirect policy whatever their TLS settings.
-        let tls = if https {
-            target.tls.clone()
-        } else {
-            TlsConfig::default()
-        };
+        let plain = TlsConfig::default();
+        let tls = if https { &target.tls } else { &plain };
         let client = self.client(tls, target.redirects)?;
         let method = Method::from_bytes(target.method.trim().to_ascii_uppercase().as_bytes())
             .map_err(|_| ProbeError::Request(format!("invalid method {:?}", target.method)))?;
@@ -218,16 +227,16 @@ impl Prober {
         Ok((client, request))
     }
 
-    fn client(&self, tls: TlsConfig, redirects: RedirectConfig) -> Result<Client, ProbeError> {
+    fn client(&self, tls: &TlsConfig, redirects: RedirectConfig) -> Result<Client, ProbeError> {
         let mut clients = self
             .clients
             .lock()
             .map_err(|_| ProbeError::Client("client cache poisoned".to_string()))?;
-        let key = (tls, redirects);
-        if let Some(client) = clients.get(&key) {
+        let by_tls = clients.entry(redirects).or_default();
+        if let Some(client) = by_tls.get(tls) {
             return Ok(client.clone());
         }
-        let config = tls::client_config(&key.0)?;
+        let config = tls::client_config(tls)?;
         let policy = match redirects {
             RedirectConfig::None => reqwest::redirect::Policy::none(),
             RedirectConfig::Follow(limit) => {
@@ -243,7 +252,7 @@ impl Prober {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| ProbeError::Client(e.to_string()))?;
-        clients.insert(key, client.clone());
+        by_tls.insert(tls.clone(), client.clone());
         Ok(client)
     }
 }

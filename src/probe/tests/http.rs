@@ -175,6 +175,17 @@ async fn connections_are_reused_between_probes() {
     }
     assert_eq!(server.requests().len(), 3);
     assert_eq!(server.connection_count(), 1);
+    assert_eq!(prober.client_count(), 1);
+    // TLS settings do not matter for plain http: still one client and one connection.
+    let mut target = HttpTarget::get(server.url("/other"));
+    target.tls.insecure_skip_verify = true;
+    assert!(prober.probe(&spec(target.clone())).await.up);
+    assert_eq!(prober.client_count(), 1);
+    assert_eq!(server.connection_count(), 1);
+    // Another redirect policy is another client.
+    target.redirects = RedirectConfig::None;
+    assert!(prober.probe(&spec(target)).await.up);
+    assert_eq!(prober.client_count(), 2);
 }
 
 #[tokio::test]
