@@ -17,10 +17,11 @@ use crate::api::{
     BackupPolicy, FailoverPlan, MaintenanceWindow,
     common::{LabelSelector, parse_local_date_time},
     failover_plan::Drills,
-    maintenance_window::WindowScheduleSpec,
+    maintenance_window,
+    validation::Errors,
 };
 use crate::backup::retention::{self, BackupRecord, KeepReason, RetentionPolicy};
-use crate::schedule::{CronSchedule, RecurrenceRule, WindowSchedule, parse_time_zone};
+use crate::schedule::{CronSchedule, RecurrenceRule, parse_time_zone};
 
 /// Days of daily backups in the retention preview's sample history: long enough for yearly
 /// rules to show.
@@ -376,48 +377,18 @@ fn cron_preview(
     })
 }
 
-/// The engine's window schedule for a MaintenanceWindow's `spec.schedule` (validation already
-/// passed, so errors here are reported as notes only).
-fn window_schedule(spec: &WindowScheduleSpec, tz: Tz) -> Result<WindowSchedule, String> {
-    if let Some(rrule) = &spec.rrule {
-        let start = parse_local_date_time(&rrule.start)?;
-        let exdates = rrule
-            .exdates
-            .iter()
-            .map(|d| parse_local_date_time(d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let rule =
-            RecurrenceRule::parse(&rrule.rule, start, tz, &exdates).map_err(|e| e.to_string())?;
-        let duration = rrule.duration.parse().map_err(|e| e.to_string())?;
-        return Ok(WindowSchedule::Recurring { rule, duration });
-    }
-    if let Some(cron) = &spec.cron {
-        let schedule = CronSchedule::parse(&cron.expression, tz).map_err(|e| e.to_string())?;
-        let duration = cron.duration.parse().map_err(|e| e.to_string())?;
-        return Ok(WindowSchedule::Cron {
-            cron: schedule,
-            duration,
-        });
-    }
-    if let Some(one_off) = &spec.one_off {
-        let parse = |text: &str| {
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| format!("{text:?}: {e}"))
-        };
-        return WindowSchedule::one_off(parse(&one_off.start)?, parse(&one_off.end)?)
-            .map_err(|e| e.to_string());
-    }
-    Err("no schedule form is set".into())
-}
-
 fn windows_preview(value: &Value, options: PreviewOptions) -> Result<WindowsPreview, String> {
     let window: MaintenanceWindow = serde_json::from_value(value.clone())
         .map_err(|e| format!("cannot read the window: {e}"))?;
     let spec = &window.spec;
     let tz = parse_time_zone(&spec.time_zone).map_err(|e| format!("spec.timeZone: {e}"))?;
-    let schedule =
-        window_schedule(&spec.schedule, tz).map_err(|e| format!("spec.schedule: {e}"))?;
+    // The same translation validation uses; validation passed, so an error here is only a note.
+    let mut errors = Errors::new();
+    let schedule = maintenance_window::validate::window_schedule(&mut errors, &spec.schedule, tz)
+        .ok_or_else(|| {
+        let messages: Vec<String> = errors.into_vec().iter().map(|e| e.to_string()).collect();
+        messages.join("; ")
+    })?;
     let next = schedule
         .next_windows(options.now, options.count)
         .iter()

@@ -14,7 +14,7 @@ use super::common::{
 };
 
 pub mod status;
-mod validate;
+pub mod validate;
 
 #[cfg(test)]
 mod schema_tests;
