@@ -252,6 +252,9 @@ pub struct EmailConfig {
     pub to: Vec<String>,
     /// User name and password for SMTP AUTH, when the server wants it.
     pub credentials: Option<(String, String)>,
+    /// Extra trusted CA certificates (PEM) for a relay with a private CA; the system roots
+    /// are trusted in any case.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 // Debug by hand for the configs that hold credentials, so that `{:?}` never prints them.
@@ -308,6 +311,7 @@ impl std::fmt::Debug for EmailConfig {
             .field("from", &self.from)
             .field("to", &self.to)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<set>"))
             .finish()
     }
 }

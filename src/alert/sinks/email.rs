@@ -8,7 +8,11 @@ use std::fmt::Write as _;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, header::ContentType},
-    transport::smtp::{authentication::Credentials, extension::ClientId},
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Certificate, Tls, TlsParameters},
+        extension::ClientId,
+    },
 };
 
 use super::{SEND_TIMEOUT, error_chain, rfc3339};
@@ -97,19 +101,31 @@ pub async fn send(channel: &str, config: &EmailConfig, n: &Notification) -> Resu
         .body(body(n))
         .map_err(|e| config_error(format!("cannot build the message: {e}")))?;
 
-    let transport_builder = match config.tls {
-        SmtpTls::None => {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+    // The certificate must name `host`; trusted are the system roots plus `ca_pem`.
+    let tls_parameters = || -> Result<TlsParameters, SinkError> {
+        let mut builder = TlsParameters::builder(config.host.clone());
+        if let Some(pem) = &config.ca_pem {
+            let ca = Certificate::from_pem(pem)
+                .map_err(|e| config_error(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(ca);
         }
-        SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
-            .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))?,
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
-            .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))?,
+        builder
+            .build_rustls()
+            .map_err(|e| config_error(format!("TLS setup for {}: {e}", config.host)))
     };
-    let mut transport_builder = transport_builder
-        .port(config.port)
-        .timeout(Some(SEND_TIMEOUT))
-        .hello_name(ClientId::Domain(HELLO_NAME.into()));
+    let tls = match config.tls {
+        SmtpTls::None => Tls::None,
+        // Required, not Opportunistic: a server that does not offer STARTTLS gets nothing,
+        // so credentials and alert text never travel in clear by downgrade.
+        SmtpTls::StartTls => Tls::Required(tls_parameters()?),
+        SmtpTls::Tls => Tls::Wrapper(tls_parameters()?),
+    };
+    let mut transport_builder =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+            .tls(tls)
+            .port(config.port)
+            .timeout(Some(SEND_TIMEOUT))
+            .hello_name(ClientId::Domain(HELLO_NAME.into()));
     if let Some((user, password)) = &config.credentials {
         transport_builder =
             transport_builder.credentials(Credentials::new(user.clone(), password.clone()));

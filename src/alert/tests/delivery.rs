@@ -96,6 +96,7 @@ impl AllSinks {
                         from: "Watchkeeper <alerts@example.com>".into(),
                         to: vec!["oncall@example.com".into(), "lead@example.com".into()],
                         credentials: None,
+                        ca_pem: None,
                     }),
                 },
             ],

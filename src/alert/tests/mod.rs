@@ -6,6 +6,7 @@ mod decide;
 mod delivery;
 mod payloads;
 mod receivers;
+mod smtp_tls;
 mod status;
 
 use std::{collections::BTreeMap, time::Duration};

@@ -1,6 +1,7 @@
 //! Local receivers for delivery tests: an HTTP server (axum on 127.0.0.1, any path) that records
 //! every request and answers a settable status, and a minimal SMTP server (RFC 5321: EHLO/HELO,
-//! MAIL, RCPT, DATA, RSET, NOOP, QUIT) that records every message.
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT; STARTTLS per RFC 3207, implicit TLS, AUTH PLAIN per
+//! RFC 4954) that records every message.
 
 use std::sync::{
     Arc, Mutex,
@@ -14,10 +15,11 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri},
 };
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpListener,
+    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
+use tokio_rustls::{TlsAcceptor, rustls::ServerConfig};
 
 /// One request as the receiver saw it.
 #[derive(Clone, Debug)]
@@ -112,6 +114,10 @@ pub struct Mail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// Whether the message came over TLS (implicit or after STARTTLS).
+    pub tls: bool,
+    /// The SASL PLAIN response of the session's AUTH, if any (base64).
+    pub auth_plain: Option<String>,
 }
 
 impl Mail {
@@ -138,6 +144,17 @@ impl Mail {
     }
 }
 
+/// How the SMTP receiver secures connections.
+#[derive(Clone)]
+pub enum SmtpMode {
+    /// Plain text, no STARTTLS offered.
+    Plain,
+    /// Plain greeting, STARTTLS offered; AUTH PLAIN offered once upgraded.
+    StartTls(Arc<ServerConfig>),
+    /// TLS from the first byte; AUTH PLAIN offered.
+    ImplicitTls(Arc<ServerConfig>),
+}
+
 /// A minimal SMTP server on an ephemeral loopback port.
 pub struct SmtpReceiver {
     pub port: u16,
@@ -147,6 +164,10 @@ pub struct SmtpReceiver {
 
 impl SmtpReceiver {
     pub async fn start() -> Self {
+        Self::start_with(SmtpMode::Plain).await
+    }
+
+    pub async fn start_with(mode: SmtpMode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
@@ -154,8 +175,9 @@ impl SmtpReceiver {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
+                let mode = mode.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, store).await;
+                    let _ = connection(stream, mode, store).await;
                 });
             }
         });
@@ -173,58 +195,128 @@ impl Drop for SmtpReceiver {
     }
 }
 
-async fn session(
-    stream: tokio::net::TcpStream,
+async fn connection(
+    stream: TcpStream,
+    mode: SmtpMode,
     store: Arc<Mutex<Vec<Mail>>>,
 ) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    write.write_all(b"220 receiver.test ESMTP\r\n").await?;
+    match mode {
+        SmtpMode::Plain => {
+            converse(stream, &store, true, false, false).await?;
+        }
+        SmtpMode::StartTls(config) => {
+            if let Some(stream) = converse(stream, &store, true, true, false).await? {
+                let tls = TlsAcceptor::from(config).accept(stream).await?;
+                converse(tls, &store, false, false, true).await?;
+            }
+        }
+        SmtpMode::ImplicitTls(config) => {
+            let tls = TlsAcceptor::from(config).accept(stream).await?;
+            converse(tls, &store, true, false, true).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One SMTP conversation on `stream`. Returns the stream when the client asked for STARTTLS
+/// (the caller upgrades it and converses again), `None` after QUIT or EOF.
+async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    store: &Mutex<Vec<Mail>>,
+    greet: bool,
+    offer_starttls: bool,
+    tls: bool,
+) -> std::io::Result<Option<S>> {
+    let mut reader = BufReader::new(stream);
+    if greet {
+        reader
+            .get_mut()
+            .write_all(b"220 receiver.test ESMTP\r\n")
+            .await?;
+    }
     let mut mail = Mail::default();
-    while let Some(line) = lines.next_line().await? {
-        let verb = line
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        let reply: &[u8] = match verb.as_str() {
-            "EHLO" | "HELO" => b"250 receiver.test\r\n",
+    let mut auth_plain = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        let command = line.trim_end().to_string();
+        let mut words = command.split_whitespace();
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let reply: Vec<u8> = match verb.as_str() {
+            "EHLO" | "HELO" => {
+                let mut reply = String::from("250-receiver.test\r\n");
+                if offer_starttls {
+                    reply.push_str("250-STARTTLS\r\n");
+                }
+                if tls {
+                    reply.push_str("250-AUTH PLAIN\r\n");
+                }
+                reply.push_str("250 HELP\r\n");
+                reply.into_bytes()
+            }
+            "STARTTLS" if offer_starttls => {
+                reader.get_mut().write_all(b"220 go ahead\r\n").await?;
+                return Ok(Some(reader.into_inner()));
+            }
+            "AUTH" if tls => {
+                let response = match words.nth(1) {
+                    Some(initial) => initial.to_string(),
+                    None => {
+                        reader.get_mut().write_all(b"334 \r\n").await?;
+                        let mut next = String::new();
+                        reader.read_line(&mut next).await?;
+                        next.trim_end().to_string()
+                    }
+                };
+                auth_plain = Some(response);
+                b"235 2.7.0 accepted\r\n".to_vec()
+            }
             "MAIL" => {
                 mail = Mail {
-                    from: address(&line),
+                    from: address(&command),
+                    tls,
+                    auth_plain: auth_plain.clone(),
                     ..Mail::default()
                 };
-                b"250 OK\r\n"
+                b"250 OK\r\n".to_vec()
             }
             "RCPT" => {
-                mail.to.push(address(&line));
-                b"250 OK\r\n"
+                mail.to.push(address(&command));
+                b"250 OK\r\n".to_vec()
             }
             "DATA" => {
-                write.write_all(b"354 end with .\r\n").await?;
+                reader.get_mut().write_all(b"354 end with .\r\n").await?;
                 let mut data = String::new();
-                while let Some(line) = lines.next_line().await? {
-                    if line == "." {
+                let mut text = String::new();
+                loop {
+                    text.clear();
+                    if reader.read_line(&mut text).await? == 0 {
+                        return Ok(None);
+                    }
+                    let body_line = text.trim_end_matches(['\r', '\n']);
+                    if body_line == "." {
                         break;
                     }
                     // Undo dot-stuffing.
-                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    data.push_str(body_line.strip_prefix('.').unwrap_or(body_line));
                     data.push_str("\r\n");
                 }
                 mail.data = data;
                 store.lock().unwrap().push(std::mem::take(&mut mail));
-                b"250 queued\r\n"
+                b"250 queued\r\n".to_vec()
             }
-            "RSET" | "NOOP" => b"250 OK\r\n",
+            "RSET" | "NOOP" => b"250 OK\r\n".to_vec(),
             "QUIT" => {
-                write.write_all(b"221 bye\r\n").await?;
-                return Ok(());
+                reader.get_mut().write_all(b"221 bye\r\n").await?;
+                return Ok(None);
             }
-            _ => b"502 not implemented\r\n",
+            _ => b"502 not implemented\r\n".to_vec(),
         };
-        write.write_all(reply).await?;
+        reader.get_mut().write_all(&reply).await?;
     }
-    Ok(())
 }
 
 /// The address between `<` and `>` of a MAIL or RCPT line.
