@@ -38,6 +38,8 @@ mod latency;
 mod window;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Duration;
