@@ -16,8 +16,10 @@
 //! 500 ms clears at 450 ms, error rate 1 % at 0.9 %), and the level itself for `Below` numbers
 //! of unknown scale (cache hit rate 60 clears at 66). So a statistic hovering around a level
 //! raises the level once instead of toggling it (and its alert) on every probe. A rule whose
-//! window holds fewer than `min_samples` (a new monitor, or a window emptied by a maintenance
-//! exclusion) is not judged: its value is unset, its level Ok, and its hysteresis starts afresh.
+//! window holds fewer than `min_samples` (a new monitor, a window emptied by a maintenance
+//! exclusion, statistics lost in a restart) is not judged: its value is unset and it keeps the
+//! level it had (Ok for a new monitor, the restored one after a restart), so a restart does not
+//! resolve an open Critical before the statistics have refilled.
 //!
 //! **Overall health.** Suppressed while a maintenance window is open (set by the caller); else
 //! Down when down; else Critical when any rule is Critical; else Degraded when any is at Warning;
@@ -487,8 +489,8 @@ impl HealthEvaluator {
             let level = match value {
                 None => {
                     unjudged = true;
-                    *state = RuleState::default();
-                    Level::Ok
+                    state.clearing = 0;
+                    before
                 }
                 Some(v) => step(rule, state, v, margin, clear_after),
             };

@@ -436,6 +436,34 @@ fn restore_keeps_down_and_levels() {
 }
 
 #[test]
+fn a_restart_keeps_a_restored_level_until_the_statistics_refill() {
+    let mut p95 = p95_rule();
+    p95.min_samples = 10;
+    let mut eval = HealthEvaluator::new(policy(3, 1, vec![p95])).unwrap();
+    eval.restore(
+        false,
+        4,
+        0,
+        &[("p95".to_owned(), Level::Critical)],
+        Health::Critical,
+    );
+    // Fresh statistics after the restart: too few samples to judge, but still Critical (no
+    // spurious "resolved").
+    let e = eval.evaluate(&[snapshot(2, 100.0, 100.0)]);
+    assert_eq!((e.health, e.changed), (Health::Critical, false));
+    assert_eq!(e.levels[0].value, None);
+    // Once judged, the level clears by the usual hysteresis.
+    for _ in 0..2 {
+        assert_eq!(
+            eval.evaluate(&[snapshot(10, 100.0, 100.0)]).health,
+            Health::Critical
+        );
+    }
+    let e = eval.evaluate(&[snapshot(10, 100.0, 100.0)]);
+    assert_eq!((e.health, e.changed), (Health::Healthy, true));
+}
+
+#[test]
 fn bad_policies_are_refused_naming_the_rule() {
     assert_eq!(
         HealthEvaluator::new(policy(0, 1, Vec::new())).unwrap_err(),
