@@ -18,6 +18,9 @@ pub struct RoundReport {
     pub failed: Vec<(Notification, SinkError)>,
     /// Notifications the per-channel rate limit dropped.
     pub dropped: Vec<Notification>,
+    /// Notifications that would have been sent in a muted round (maintenance window); they
+    /// stay owed and are decided again once rounds are no longer muted.
+    pub muted: Vec<Notification>,
 }
 
 /// Alerting for one resource: its configuration, its persisted state and the sinks.
@@ -92,5 +95,22 @@ impl AlertEngine {
             .map(|d| d.notification)
             .collect();
         report
+    }
+
+    /// A muted round, for maintenance windows: nothing is sent and nothing is dropped, but
+    /// the engine notes which alerts stopped firing (so resolves owed from before the window
+    /// carry the right end time). Alerts that fire and end within the window leave no trace;
+    /// alerts still firing when rounds are no longer muted are triggered then, and resolves
+    /// owed are sent then. The report's `muted` lists what would have gone out, for a summary.
+    pub fn round_muted(&mut self, firing: &[Alert], now: DateTime<Utc>) -> RoundReport {
+        let mut decision = decide(firing, &self.state, &self.config, now);
+        let mut muted = std::mem::take(&mut decision.notifications);
+        muted.extend(decision.dropped.drain(..).map(|d| d.notification));
+        // Marks forgotten without sending (sendResolved off, removed channels) stay forgotten.
+        self.state.apply(&decision, &[], now);
+        RoundReport {
+            muted,
+            ..RoundReport::default()
+        }
     }
 }

@@ -412,3 +412,52 @@ async fn starttls_required_but_not_offered_fails_without_sending() {
     assert!(matches!(report.failed[0].1, SinkError::Smtp { .. }));
     assert!(smtp.mails().is_empty());
 }
+
+#[tokio::test]
+async fn muted_rounds_send_nothing_and_owe_what_is_still_true_afterwards() {
+    let chat = HttpReceiver::start(200).await;
+    let config = AlertingConfig {
+        channels: vec![webhook_channel("chat", &chat)],
+        repeat_interval: Some(Duration::from_secs(10 * 60)),
+        ..AlertingConfig::default()
+    };
+    let mut engine = engine(config, AlertState::default());
+    // "before" was notified before the window; it ends inside the window.
+    engine.round(&[alert("before", Severity::P1)], at(0)).await;
+    assert_eq!(chat.count(), 1);
+
+    // Window: "blip" fires and ends, "down" starts and lasts, "before" ends; nothing is sent.
+    let report = engine.round_muted(
+        &[alert("blip", Severity::P0), alert("down", Severity::P0)],
+        at(1),
+    );
+    assert_eq!(report.muted.len(), 3, "{:?}", report.muted);
+    assert!(report.sent.is_empty());
+    engine.round_muted(&[alert("down", Severity::P0)], at(20));
+    assert_eq!(chat.count(), 1, "nothing sent during the window");
+
+    // After the window: exactly the resolve owed for "before" (ended at 1) and "down".
+    let report = engine.round(&[alert("down", Severity::P0)], at(30)).await;
+    assert_eq!(report.sent.len(), 2);
+    let bodies: Vec<serde_json::Value> = chat.requests().iter().skip(1).map(|r| r.json()).collect();
+    let mut seen: Vec<(String, String)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["alert"]["key"].as_str().unwrap_or_default().to_string(),
+                b["kind"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("before".to_string(), "resolve".to_string()),
+            ("down".to_string(), "trigger".to_string())
+        ]
+    );
+    let resolve = bodies.iter().find(|b| b["kind"] == "resolve").unwrap();
+    assert_eq!(resolve["alert"]["endsAt"], "2026-03-01T12:01:00Z");
+    assert_eq!(chat.count(), 3);
+}
