@@ -99,9 +99,10 @@ pub enum Health {
 }
 
 /// How bad one threshold currently is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     /// Not past the warning level (or not judged yet).
+    #[default]
     Ok,
     /// Past the warning level but not the critical one.
     Warning,
@@ -366,7 +367,8 @@ pub struct Evaluation {
 /// Hysteresis state of one rule.
 #[derive(Clone, Copy, Debug, Default)]
 struct RuleState {
-    level: Option<Level>,
+    /// The level after hysteresis (Ok until a rule is first judged past a level).
+    level: Level,
     /// Evaluations in a row in which a milder level would do.
     clearing: u32,
 }
@@ -425,7 +427,7 @@ impl HealthEvaluator {
         for (rule, state) in self.policy.thresholds.iter().zip(&mut self.rules) {
             if let Some((_, level)) = levels.iter().find(|(name, _)| *name == rule.name) {
                 *state = RuleState {
-                    level: Some(*level),
+                    level: *level,
                     clearing: 0,
                 };
             }
@@ -480,7 +482,7 @@ impl HealthEvaluator {
         let mut levels = Vec::with_capacity(self.policy.thresholds.len());
         let mut unjudged = false;
         for (rule, state) in self.policy.thresholds.iter().zip(&mut self.rules) {
-            let before = state.level.unwrap_or(Level::Ok);
+            let before = state.level;
             let value = snapshots
                 .iter()
                 .find(|s| s.window == rule.window)
@@ -538,7 +540,7 @@ fn step(
     margin: f64,
     clear_after: u32,
 ) -> Level {
-    let current = state.level.unwrap_or(Level::Ok);
+    let current = state.level;
     let raw = rule.level_of(value);
     // The level the value still holds when leaving gently: a level is held until the value is
     // back past its clear value.
@@ -551,14 +553,14 @@ fn step(
     };
     let target = raw.max(held);
     if target >= current {
-        state.level = Some(target);
+        state.level = target;
         state.clearing = 0;
     } else {
         state.clearing += 1;
         if state.clearing >= clear_after {
-            state.level = Some(target);
+            state.level = target;
             state.clearing = 0;
         }
     }
-    state.level.unwrap_or(Level::Ok)
+    state.level
 }
