@@ -17,6 +17,7 @@ pub mod context;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod remediation;
 pub mod server;
 pub mod shutdown;
 pub mod status;
