@@ -15,6 +15,7 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod docs;
+pub mod monitor;
 pub mod probe;
 pub mod schedule;
 pub mod telemetry;

@@ -1,0 +1,482 @@
+//! The runtime: one probe task and one alert task per monitor.
+//!
+//! The probe task ticks every `interval` (a late tick is skipped, never bunched), probes,
+//! records the sample, evaluates health and publishes the set of firing alerts; the alert task
+//! runs an alert-engine round for each new firing set, so a slow receiver never delays probes
+//! (while it is busy, intermediate firing sets are coalesced into the newest one). Observers
+//! (metrics, a terminal table, a state file) follow [`MonitorEvent`]s; everyone else reads
+//! [`MonitorRuntime::status`].
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::{Alert, AlertEngine, AlertState, NotificationKind, Severity, sinks::Sinks};
+use crate::probe::health::{Evaluation, HealthEvaluator, Level};
+use crate::probe::stats::{MonitorStats, Sample};
+use crate::probe::{ProbeOutcome, Prober};
+
+use super::status::{self, MonitorStatus, ThresholdState};
+use super::{MonitorConfig, MonitorError, MonitorKey};
+
+/// What happened in a monitor, for observers. Sent on a broadcast channel: an observer that
+/// falls behind loses the oldest events (and learns so from `RecvError::Lagged`).
+#[derive(Clone, Debug)]
+pub enum MonitorEvent {
+    /// A probe finished.
+    Probed {
+        /// Which monitor.
+        key: MonitorKey,
+        /// What it found.
+        outcome: Arc<ProbeOutcome>,
+    },
+    /// The monitor's health changed.
+    HealthChanged {
+        /// Which monitor.
+        key: MonitorKey,
+        /// Health before.
+        from: crate::api::health_monitor::Health,
+        /// Health now.
+        to: crate::api::health_monitor::Health,
+        /// When the change was seen.
+        at: DateTime<Utc>,
+    },
+    /// A receiver accepted a notification.
+    Notified {
+        /// Which monitor.
+        key: MonitorKey,
+        /// Trigger, repeat or resolve.
+        kind: NotificationKind,
+        /// Channel name.
+        channel: String,
+        /// Alert key (`down`, `threshold/<name>`).
+        alert: String,
+        /// Severity sent.
+        severity: Severity,
+        /// Summary sent.
+        summary: String,
+    },
+    /// A notification could not be delivered (it stays owed and is retried next round).
+    NotifyFailed {
+        /// Which monitor.
+        key: MonitorKey,
+        /// Channel name.
+        channel: String,
+        /// Why (never a credential).
+        error: String,
+    },
+    /// The alert engine's state changed: persist it (status or a state file) so a restart
+    /// does not re-send open alerts.
+    AlertState {
+        /// Which monitor.
+        key: MonitorKey,
+        /// The state to hand back to [`MonitorRuntime::start`] after a restart.
+        state: AlertState,
+    },
+}
+
+struct Running {
+    status: Arc<RwLock<MonitorStatus>>,
+    alert_state: Arc<RwLock<AlertState>>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Runs many monitors in one process. Cheap to share behind an `Arc`.
+pub struct MonitorRuntime {
+    prober: Arc<Prober>,
+    sinks: Sinks,
+    monitors: Mutex<BTreeMap<MonitorKey, Running>>,
+    events: broadcast::Sender<MonitorEvent>,
+}
+
+impl MonitorRuntime {
+    /// A runtime with no monitors; builds the shared probe and alert HTTP clients.
+    pub fn new() -> Result<Self, MonitorError> {
+        let (events, _) = broadcast::channel(4096);
+        Ok(Self {
+            prober: Arc::new(Prober::new()),
+            sinks: Sinks::new()?,
+            monitors: Mutex::new(BTreeMap::new()),
+            events,
+        })
+    }
+
+    /// Follows what happens in every monitor from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
+        self.events.subscribe()
+    }
+
+    /// Starts (or restarts with a new config) one monitor. `alert_state` is what the last
+    /// [`MonitorEvent::AlertState`] said (or the default for a new monitor): alerts open in it
+    /// are not notified again. Must be called within a Tokio runtime.
+    pub fn start(
+        &self,
+        key: MonitorKey,
+        config: MonitorConfig,
+        alert_state: AlertState,
+    ) -> Result<(), MonitorError> {
+        let stats = MonitorStats::new(&config.windows)?;
+        let evaluator = HealthEvaluator::new(config.policy.clone())?;
+        let engine = config
+            .alerting
+            .clone()
+            .map(|c| AlertEngine::new(c, alert_state.clone(), self.sinks.clone()))
+            .transpose()?;
+        let mut initial = MonitorStatus::new(&key.namespace, &key.name, &config.target_display);
+        initial.open_alerts = alert_state.open_entries();
+        let shared = Arc::new(RwLock::new(initial));
+        let shared_alerts = Arc::new(RwLock::new(alert_state));
+        let cancel = CancellationToken::new();
+        let (firing_tx, firing_rx) = watch::channel(Vec::<Alert>::new());
+        let mut tasks = Vec::new();
+        let probe_task = ProbeTask {
+            key: key.clone(),
+            config,
+            prober: self.prober.clone(),
+            stats,
+            evaluator,
+            status: shared.clone(),
+            events: self.events.clone(),
+            firing: firing_tx,
+            open: BTreeMap::new(),
+        };
+        tasks.push(tokio::spawn(probe_task.run(cancel.clone())));
+        if let Some(engine) = engine {
+            let alert_task = AlertTask {
+                key: key.clone(),
+                engine,
+                status: shared.clone(),
+                state: shared_alerts.clone(),
+                events: self.events.clone(),
+            };
+            tasks.push(tokio::spawn(alert_task.run(firing_rx, cancel.clone())));
+        }
+        let running = Running {
+            status: shared,
+            alert_state: shared_alerts,
+            cancel,
+            tasks,
+        };
+        let previous = self
+            .monitors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, running);
+        if let Some(previous) = previous {
+            previous.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// Stops one monitor; returns whether it was running. Its open alerts are left as they
+    /// are (neither resolved nor forgotten by receivers).
+    pub fn stop(&self, key: &MonitorKey) -> bool {
+        let removed = self
+            .monitors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        removed.map(|r| r.cancel.cancel()).is_some()
+    }
+
+    /// Stops every monitor and waits for their tasks to end (an alert round in flight is
+    /// finished first, so its outcome is recorded).
+    pub async fn shutdown(&self) {
+        let running: Vec<Running> =
+            std::mem::take(&mut *self.monitors.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_values()
+                .collect();
+        for r in &running {
+            r.cancel.cancel();
+        }
+        for r in running {
+            for task in r.tasks {
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// The status of one monitor.
+    pub fn status(&self, key: &MonitorKey) -> Option<MonitorStatus> {
+        let monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
+        monitors.get(key).map(|r| read(&r.status))
+    }
+
+    /// The status of every monitor, ordered by namespace and name.
+    pub fn statuses(&self) -> Vec<MonitorStatus> {
+        let monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
+        monitors.values().map(|r| read(&r.status)).collect()
+    }
+
+    /// The alert state of every monitor, to persist on shutdown.
+    pub fn alert_states(&self) -> BTreeMap<MonitorKey, AlertState> {
+        let monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
+        monitors
+            .iter()
+            .map(|(k, r)| (k.clone(), read(&r.alert_state)))
+            .collect()
+    }
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+fn write<T>(lock: &RwLock<T>, change: impl FnOnce(&mut T)) {
+    change(&mut lock.write().unwrap_or_else(PoisonError::into_inner));
+}
+
+/// A condition that is firing: when it started and how it was described then.
+struct OpenCondition {
+    since: DateTime<Utc>,
+    severity: Severity,
+    summary: String,
+    details: String,
+}
+
+struct ProbeTask {
+    key: MonitorKey,
+    config: MonitorConfig,
+    prober: Arc<Prober>,
+    stats: MonitorStats,
+    evaluator: HealthEvaluator,
+    status: Arc<RwLock<MonitorStatus>>,
+    events: broadcast::Sender<MonitorEvent>,
+    firing: watch::Sender<Vec<Alert>>,
+    open: BTreeMap<String, OpenCondition>,
+}
+
+impl ProbeTask {
+    async fn run(mut self, cancel: CancellationToken) {
+        let mut ticker = interval_at(Instant::now(), self.config.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                outcome = self.prober.probe(&self.config.probe) => outcome,
+            };
+            self.after_probe(outcome);
+        }
+    }
+
+    fn after_probe(&mut self, outcome: ProbeOutcome) {
+        self.stats.record(&Sample::from(&outcome));
+        self.evaluator.record_probe(outcome.up);
+        let now = Utc::now();
+        let evaluation = self.evaluator.evaluate_stats(&self.stats, now);
+        let windows: Vec<_> = self
+            .config
+            .windows
+            .iter()
+            .zip(&self.config.window_names)
+            .filter_map(|(w, name)| {
+                self.stats
+                    .snapshot(*w, now)
+                    .ok()
+                    .map(|s| status::window_statistics(name, &s))
+            })
+            .collect();
+        let health = status::api_health(evaluation.health);
+        let mut previous = health;
+        write(&self.status, |s| {
+            previous = s.health;
+            if s.health != health || s.health_since.is_none() {
+                s.health_since = Some(now);
+            }
+            s.health = health;
+            s.last_probe = Some(status::last_probe(&outcome));
+            s.probes += 1;
+            s.consecutive_successes = evaluation.consecutive_successes;
+            s.consecutive_failures = evaluation.consecutive_failures;
+            s.windows = windows;
+            s.thresholds = evaluation
+                .levels
+                .iter()
+                .map(|l| {
+                    let old = s.thresholds.iter().find(|t| t.name == l.name);
+                    let level = status::api_level(l.level);
+                    let since = match old {
+                        Some(t) if t.level == level => t.since,
+                        _ => Some(now),
+                    };
+                    ThresholdState {
+                        name: l.name.clone(),
+                        level,
+                        value: l.value,
+                        since,
+                    }
+                })
+                .collect();
+        });
+        let firing = self.firing_alerts(&evaluation, &outcome, now);
+        self.firing.send_replace(firing);
+        let _ = self.events.send(MonitorEvent::Probed {
+            key: self.key.clone(),
+            outcome: Arc::new(outcome),
+        });
+        if previous != health {
+            let _ = self.events.send(MonitorEvent::HealthChanged {
+                key: self.key.clone(),
+                from: previous,
+                to: health,
+                at: now,
+            });
+        }
+    }
+
+    /// The alerts firing after this evaluation; descriptions are kept from when each condition
+    /// began (or last changed severity), so receivers see stable alerts.
+    fn firing_alerts(
+        &mut self,
+        evaluation: &Evaluation,
+        outcome: &ProbeOutcome,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
+        let target = &self.config.target_display;
+        let mut wanted: Vec<(String, Severity, String, String)> = Vec::new();
+        if evaluation.down {
+            let why = status::last_probe(outcome)
+                .error
+                .unwrap_or_else(|| "probe failed".to_string());
+            wanted.push((
+                "down".to_string(),
+                self.config.down_severity,
+                format!(
+                    "{target} is down: {} probes in a row failed",
+                    evaluation.consecutive_failures
+                ),
+                format!("last error: {why}"),
+            ));
+        }
+        for ((level, rule), severities) in evaluation
+            .levels
+            .iter()
+            .zip(&self.config.policy.thresholds)
+            .zip(&self.config.threshold_severities)
+        {
+            let (severity, bound, word) = match level.level {
+                Level::Ok => continue,
+                Level::Warning => (severities.warning, rule.warning, "warning"),
+                Level::Critical => (severities.critical, rule.critical, "critical"),
+            };
+            let value = level
+                .value
+                .map_or_else(|| "not judged".to_string(), |v| format!("{v:.2}"));
+            let bound = bound.map_or_else(String::new, |b| format!("{b}"));
+            let direction = match rule.direction {
+                crate::probe::health::Direction::Above => "above",
+                crate::probe::health::Direction::Below => "below",
+            };
+            wanted.push((
+                format!("threshold/{}", rule.name),
+                severity,
+                format!(
+                    "{target}: threshold {} is {word}: {value} {direction} {bound}",
+                    rule.name
+                ),
+                format!(
+                    "{:?} over {:?} is {value}; warning {:?}, critical {:?}",
+                    rule.metric, rule.window, rule.warning, rule.critical
+                ),
+            ));
+        }
+        self.open
+            .retain(|key, _| wanted.iter().any(|w| &w.0 == key));
+        let mut alerts = Vec::with_capacity(wanted.len());
+        for (key, severity, summary, details) in wanted {
+            let condition = self.open.entry(key.clone()).or_insert(OpenCondition {
+                since: now,
+                severity,
+                summary: summary.clone(),
+                details: details.clone(),
+            });
+            if condition.severity != severity {
+                condition.severity = severity;
+                condition.summary = summary;
+                condition.details = details;
+            }
+            let mut labels = BTreeMap::new();
+            labels.insert("alertname".to_string(), key.clone());
+            labels.insert("kind".to_string(), "HealthMonitor".to_string());
+            labels.insert("namespace".to_string(), self.key.namespace.clone());
+            labels.insert("monitor".to_string(), self.key.name.clone());
+            alerts.push(Alert {
+                key,
+                severity,
+                summary: condition.summary.clone(),
+                details: condition.details.clone(),
+                labels,
+                annotations: BTreeMap::from([("target".to_string(), target.clone())]),
+                source: format!("HealthMonitor {}", self.key),
+                generator_url: None,
+                starts_at: condition.since,
+            });
+        }
+        alerts
+    }
+}
+
+struct AlertTask {
+    key: MonitorKey,
+    engine: AlertEngine,
+    status: Arc<RwLock<MonitorStatus>>,
+    state: Arc<RwLock<AlertState>>,
+    events: broadcast::Sender<MonitorEvent>,
+}
+
+impl AlertTask {
+    async fn run(mut self, mut firing: watch::Receiver<Vec<Alert>>, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = firing.changed() => if changed.is_err() { return },
+            }
+            let alerts = firing.borrow_and_update().clone();
+            let before = self.engine.state().clone();
+            let report = self.engine.round(&alerts, Utc::now()).await;
+            let state = self.engine.state().clone();
+            write(&self.status, |s| {
+                s.open_alerts = state.open_entries();
+                s.notifications_sent += report.sent.len() as u64;
+                s.last_alert_error = report
+                    .failed
+                    .first()
+                    .map(|(n, e)| format!("{}: {e}", n.channel));
+            });
+            for n in &report.sent {
+                let _ = self.events.send(MonitorEvent::Notified {
+                    key: self.key.clone(),
+                    kind: n.kind,
+                    channel: n.channel.clone(),
+                    alert: n.alert.key.clone(),
+                    severity: n.alert.severity,
+                    summary: n.alert.summary.clone(),
+                });
+            }
+            for (n, error) in &report.failed {
+                let _ = self.events.send(MonitorEvent::NotifyFailed {
+                    key: self.key.clone(),
+                    channel: n.channel.clone(),
+                    error: error.to_string(),
+                });
+            }
+            if state != before {
+                write(&self.state, |s| *s = state.clone());
+                let _ = self.events.send(MonitorEvent::AlertState {
+                    key: self.key.clone(),
+                    state,
+                });
+            }
+        }
+    }
+}
