@@ -14,6 +14,7 @@
 //!   level re-notifies with the new severity.
 
 pub mod adapter;
+pub mod metrics;
 pub mod runtime;
 pub mod status;
 
@@ -23,6 +24,7 @@ mod tests;
 pub use adapter::{
     Environment, LevelSeverities, MonitorConfig, MonitorKey, SecretResolver, monitor_config,
 };
+pub use metrics::MonitorMetrics;
 pub use runtime::{MonitorEvent, MonitorRuntime};
 pub use status::MonitorStatus;
 
