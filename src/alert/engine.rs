@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
 use super::{
-    Alert, AlertConfigError, AlertState, AlertingConfig, Notification, SinkError, route,
+    Alert, AlertConfigError, AlertState, AlertingConfig, Notification, SinkError, notice, route,
     sinks::Sinks, state::decide,
 };
 
@@ -72,13 +72,7 @@ impl AlertEngine {
     /// One round: decides, sends every notification concurrently, records the successes.
     pub async fn round(&mut self, firing: &[Alert], now: DateTime<Utc>) -> RoundReport {
         let decision = decide(firing, &self.state, &self.config, now);
-        let sends = decision.notifications.iter().map(|n| async {
-            match self.config.channels.iter().find(|c| c.name == n.channel) {
-                Some(channel) => self.sinks.send(channel, n).await,
-                None => Err(SinkError::UnknownChannel(n.channel.clone())),
-            }
-        });
-        let outcomes = join_all(sends).await;
+        let outcomes = join_all(decision.notifications.iter().map(|n| self.send(n))).await;
         let delivered: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
         self.state.apply(&decision, &delivered, now);
 
@@ -95,6 +89,31 @@ impl AlertEngine {
             .map(|d| d.notification)
             .collect();
         report
+    }
+
+    /// Sends a one-shot notice (see [`super::notice`]) to the channels its severity routes to
+    /// that do not have it yet; call it again to retry the channels that failed. `notice.key`
+    /// identifies it across calls and restarts.
+    pub async fn notify(&mut self, notice: &Alert, now: DateTime<Utc>) -> RoundReport {
+        let notifications = notice::decide_notice(notice, &self.state, &self.config, now);
+        let outcomes = join_all(notifications.iter().map(|n| self.send(n))).await;
+        let delivered: Vec<bool> = outcomes.iter().map(Result::is_ok).collect();
+        self.state.apply_notice(&notifications, &delivered, now);
+        let mut report = RoundReport::default();
+        for (n, outcome) in notifications.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => report.sent.push(n),
+                Err(e) => report.failed.push((n, e)),
+            }
+        }
+        report
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), SinkError> {
+        match self.config.channels.iter().find(|c| c.name == n.channel) {
+            Some(channel) => self.sinks.send(channel, n).await,
+            None => Err(SinkError::UnknownChannel(n.channel.clone())),
+        }
     }
 
     /// A muted round, for maintenance windows: nothing is sent and nothing is dropped, but

@@ -18,6 +18,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod notice;
 pub mod route;
 pub mod sinks;
 pub mod state;
@@ -326,6 +327,9 @@ pub enum NotificationKind {
     Repeat,
     /// Was notified, no longer firing.
     Resolve,
+    /// A one-shot announcement (maintenance notice, failover progress), not an incident:
+    /// delivered once per channel, never repeated nor resolved. See [`AlertEngine::notify`].
+    Notice,
 }
 
 impl NotificationKind {
@@ -335,6 +339,7 @@ impl NotificationKind {
             Self::Trigger => "trigger",
             Self::Repeat => "repeat",
             Self::Resolve => "resolve",
+            Self::Notice => "notice",
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct AlertState {
     /// Per channel name: rate-limit bookkeeping.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub channels: BTreeMap<String, ChannelRecord>,
+    /// Per notice key: which channels already have the notice (see [`super::notice`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notices: BTreeMap<String, super::notice::NoticeRecord>,
 }
 
 /// What is remembered about one alert key.
@@ -387,7 +390,8 @@ impl AlertState {
         }
 
         for (n, ok) in decision.notifications.iter().zip(delivered) {
-            if !*ok {
+            // Notices never come out of `decide`; they are recorded by `apply_notice`.
+            if !*ok || n.kind == NotificationKind::Notice {
                 continue;
             }
             if n.refresh {
@@ -413,6 +417,7 @@ impl AlertState {
                 NotificationKind::Resolve => {
                     record.notified.remove(&n.channel);
                 }
+                NotificationKind::Notice => {}
                 NotificationKind::Trigger | NotificationKind::Repeat => {
                     record.alert = n.alert.clone();
                     record.suppressed_until.remove(&n.channel);

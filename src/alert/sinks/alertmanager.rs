@@ -39,7 +39,7 @@ pub fn payload(n: &Notification) -> Value {
     }
     let ends = match n.kind {
         // An endsAt in the past or present resolves the alert in Alertmanager.
-        NotificationKind::Resolve => n.ends_at.unwrap_or(n.sent_at),
+        NotificationKind::Resolve | NotificationKind::Notice => n.ends_at.unwrap_or(n.sent_at),
         // Firing: valid until the next refresh is overdue (see ALERTMANAGER_VALID_FOR).
         NotificationKind::Trigger | NotificationKind::Repeat => n.sent_at + ALERTMANAGER_VALID_FOR,
     };

@@ -27,6 +27,7 @@ pub fn subject(n: &Notification) -> String {
         NotificationKind::Trigger => "FIRING",
         NotificationKind::Repeat => "STILL FIRING",
         NotificationKind::Resolve => "RESOLVED",
+        NotificationKind::Notice => "NOTICE",
     };
     // Header lines must stay on one line.
     let summary = n.alert.summary.replace(['\r', '\n'], " ");

@@ -17,7 +17,7 @@ const SUMMARY_MAX: usize = 1024;
 /// PagerDuty limits `dedup_key` to 255 characters.
 const DEDUP_KEY_MAX: usize = 255;
 
-/// The event body. Triggers and repeats are `trigger` events (PagerDuty de-duplicates
+/// The Events API body. Triggers and repeats are `trigger` events (PagerDuty de-duplicates
 /// them by `dedup_key`); resolves carry only `routing_key`, `event_action` and `dedup_key`.
 pub fn payload(routing_key: &str, n: &Notification) -> Value {
     let alert = &n.alert;
@@ -58,23 +58,60 @@ pub fn payload(routing_key: &str, n: &Notification) -> Value {
     body
 }
 
-/// Posts the event; PagerDuty answers 202 Accepted (any 2xx is taken as accepted).
+/// A Change Events API body for a notice: informational, never an incident.
+pub fn change_payload(routing_key: &str, n: &Notification) -> Value {
+    let alert = &n.alert;
+    let mut body = json!({
+        "routing_key": routing_key,
+        "payload": {
+            "summary": truncate(&alert.summary, SUMMARY_MAX),
+            "source": alert.source,
+            "timestamp": rfc3339(n.sent_at),
+            "custom_details": {
+                "priority": alert.severity.as_str(),
+                "details": alert.details,
+                "labels": alert.labels,
+            },
+        },
+    });
+    if let Some(url) = &alert.generator_url {
+        body["links"] = json!([{"href": url, "text": "watchkeeper"}]);
+    }
+    body
+}
+
+/// The Change Events endpoint next to an Events endpoint: `…/v2/enqueue` → `…/v2/change/enqueue`.
+pub fn change_url(events_url: &str) -> String {
+    match events_url.trim_end_matches('/').strip_suffix("/enqueue") {
+        Some(base) => format!("{base}/change/enqueue"),
+        None => events_url.to_string(),
+    }
+}
+
+/// Posts the event; PagerDuty answers 202 Accepted (any 2xx is taken as accepted). Notices go
+/// to the Change Events API instead, so they show on the service's timeline without paging.
 pub async fn send(
     http: &reqwest::Client,
     channel: &str,
     config: &PagerDutyConfig,
     n: &Notification,
 ) -> Result<(), SinkError> {
+    let events_url = config.url.as_deref().unwrap_or(DEFAULT_URL);
+    let (url, body) = if n.kind == NotificationKind::Notice {
+        (
+            change_url(events_url),
+            change_payload(&config.routing_key, n),
+        )
+    } else {
+        (events_url.to_string(), payload(&config.routing_key, n))
+    };
     post_json(
         http,
         JsonPost {
             channel,
             sink: "pagerDuty",
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_URL.to_string()),
-            body: payload(&config.routing_key, n).to_string().into_bytes(),
+            url,
+            body: body.to_string().into_bytes(),
             headers: Vec::new(),
             bearer: None,
         },

@@ -22,6 +22,7 @@ pub fn payload(config: &SlackConfig, n: &Notification) -> Value {
         NotificationKind::Trigger => (":rotating_light:", "FIRING"),
         NotificationKind::Repeat => (":repeat:", "STILL FIRING"),
         NotificationKind::Resolve => (":white_check_mark:", "RESOLVED"),
+        NotificationKind::Notice => (":calendar:", "NOTICE"),
     };
     let text = format!(
         "{icon} [{state}] [{}] {}",

@@ -21,7 +21,11 @@ pub fn payload(n: &Notification) -> Value {
     json!({
         "version": PAYLOAD_VERSION,
         "kind": n.kind.as_str(),
-        "status": if n.kind == NotificationKind::Resolve { "resolved" } else { "firing" },
+        "status": match n.kind {
+            NotificationKind::Resolve => "resolved",
+            NotificationKind::Notice => "notice",
+            NotificationKind::Trigger | NotificationKind::Repeat => "firing",
+        },
         "channel": n.channel,
         "notificationCount": n.previous_count.saturating_add(1),
         "alert": {

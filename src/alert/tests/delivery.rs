@@ -19,7 +19,7 @@ use crate::alert::{
 const ROUTING_KEY: &str = "R0UT1NGKEY0000000000000000000abc";
 const HMAC_SECRET: &[u8] = b"s3cret-shared-with-receiver";
 
-fn engine(config: AlertingConfig, state: AlertState) -> AlertEngine {
+pub(super) fn engine(config: AlertingConfig, state: AlertState) -> AlertEngine {
     AlertEngine::new(config, state, Sinks::new().unwrap()).unwrap()
 }
 
@@ -43,16 +43,16 @@ fn verify_signature(body: &[u8], header: Option<String>) {
         .expect("signature verifies against the received body");
 }
 
-struct AllSinks {
-    alertmanager: HttpReceiver,
-    slack: HttpReceiver,
-    pagerduty: HttpReceiver,
-    webhook: HttpReceiver,
-    smtp: SmtpReceiver,
+pub(super) struct AllSinks {
+    pub alertmanager: HttpReceiver,
+    pub slack: HttpReceiver,
+    pub pagerduty: HttpReceiver,
+    pub webhook: HttpReceiver,
+    pub smtp: SmtpReceiver,
 }
 
 impl AllSinks {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         Self {
             alertmanager: HttpReceiver::start(200).await,
             slack: HttpReceiver::start(200).await,
@@ -62,7 +62,7 @@ impl AllSinks {
         }
     }
 
-    fn config(&self) -> AlertingConfig {
+    pub fn config(&self) -> AlertingConfig {
         AlertingConfig {
             channels: vec![
                 Channel {
@@ -107,7 +107,7 @@ impl AllSinks {
         }
     }
 
-    fn counts(&self) -> [usize; 5] {
+    pub fn counts(&self) -> [usize; 5] {
         [
             self.alertmanager.count(),
             self.slack.count(),

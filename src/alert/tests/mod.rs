@@ -4,6 +4,7 @@
 
 mod decide;
 mod delivery;
+mod notices;
 mod payloads;
 mod receivers;
 mod smtp_tls;
