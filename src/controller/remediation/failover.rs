@@ -5,7 +5,8 @@
 //! the time, so the plan's status shows who asked and when, and a later request is a new token.
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -26,7 +27,10 @@ pub async fn request(
     name: &str,
     token: &str,
 ) -> Result<Done, Error> {
-    let api: Api<FailoverPlan> = Api::namespaced(client.clone(), namespace);
+    // Untyped, so a plan whose spec no longer parses (the plan reports that itself) still
+    // gets the request.
+    let resource = ApiResource::erase::<FailoverPlan>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     let patch = json!({"metadata": {"annotations": {FAILOVER_ANNOTATION: token}}});
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_string()),
