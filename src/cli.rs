@@ -43,6 +43,9 @@ pub enum Command {
     /// the others stand by. Serves Prometheus metrics on /metrics and probes on /healthz and
     /// /readyz. Stops cleanly on SIGTERM or SIGINT, releasing the Lease.
     Controller(crate::controller::command::ControllerArgs),
+    /// Measure the engines on this machine (`bench probes`: 10,000 monitors against local
+    /// health endpoints; see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
     /// Print the version of this binary.
     Version,
 }
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crdgen(args) => run_crdgen(args),
         Command::Check(args) => return run_check(args),
         Command::Controller(args) => return crate::controller::command::run(args),
+        Command::Bench(args) => return crate::bench::run(args),
         Command::Version => {
             println!("watchkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())

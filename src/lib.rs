@@ -10,6 +10,7 @@
 pub mod alert;
 pub mod api;
 pub mod backup;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod controller;

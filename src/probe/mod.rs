@@ -12,6 +12,7 @@ pub mod health;
 mod http;
 pub mod json_path;
 mod spec;
+pub mod scheduler;
 pub mod stats;
 mod tcp;
 pub mod tls;
