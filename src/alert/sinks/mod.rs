@@ -23,7 +23,8 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const ERROR_BODY_CHARS: usize = 300;
 
 /// Delivers notifications to channels. Holds one HTTP client (connection reuse across
-/// channels and rounds); e-mail opens one SMTP connection per message.
+/// channels and rounds); e-mail opens one SMTP connection per message. Build it once per
+/// process and clone it into each engine (clones share the client).
 #[derive(Clone, Debug)]
 pub struct Sinks {
     http: reqwest::Client,
@@ -34,6 +35,9 @@ impl Sinks {
     pub fn new() -> Result<Self, SinkError> {
         let mut builder = reqwest::Client::builder()
             .timeout(SEND_TIMEOUT)
+            // Receivers answer; they do not redirect. Following a redirect could carry
+            // credential headers (webhook extras) to another host, so a 3xx is a failure.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("watchkeeper/", env!("CARGO_PKG_VERSION")));
         // Certificates the system cannot parse are skipped; a system with no roots can still
         // reach plain-HTTP receivers (in-cluster Alertmanager, test receivers).

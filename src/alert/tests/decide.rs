@@ -435,3 +435,38 @@ fn alertmanager_severity_change_ends_the_old_label_set() {
         vec![sent(Resolve, "am", "a")]
     );
 }
+
+/// The persisted form is part of the status API: a document written by this version must keep
+/// reading back, and mean "already notified".
+#[test]
+fn persisted_document_reads_back_and_means_already_notified() {
+    let stored = r#"{
+      "alerts": {
+        "threshold/error-rate": {
+          "alert": {
+            "key": "threshold/error-rate",
+            "severity": "P1",
+            "summary": "API error rate 7.5% > 5%",
+            "labels": {"monitor": "api"},
+            "source": "HealthMonitor prod/api",
+            "startsAt": "2026-03-01T11:57:00Z"
+          },
+          "notified": {
+            "chat": {"lastNotified": "2026-03-01T12:00:00Z", "severity": "P1", "count": 1}
+          },
+          "notifications": 1
+        }
+      },
+      "channels": {"chat": {"sent": ["2026-03-01T12:00:00Z"], "dropped": 2}}
+    }"#;
+    let mut state: AlertState = serde_json::from_str(stored).unwrap_or_default();
+    assert_eq!(state.alerts.len(), 1, "document must parse");
+    assert_eq!(state.dropped_total(), 2);
+    let config = config(vec![dummy_channel("chat")], vec![]);
+    let firing = [alert("threshold/error-rate", Severity::P1)];
+    assert!(round(&mut state, &firing, &config, at(10), true).is_empty());
+    assert_eq!(
+        round(&mut state, &firing, &config, at(30), true),
+        vec![sent(Repeat, "chat", "threshold/error-rate")]
+    );
+}

@@ -461,3 +461,19 @@ async fn muted_rounds_send_nothing_and_owe_what_is_still_true_afterwards() {
     assert_eq!(resolve["alert"]["endsAt"], "2026-03-01T12:01:00Z");
     assert_eq!(chat.count(), 3);
 }
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_not_followed() {
+    let hook = HttpReceiver::start(307).await;
+    let config = AlertingConfig {
+        channels: vec![webhook_channel("hook", &hook)],
+        ..AlertingConfig::default()
+    };
+    let mut engine = engine(config, AlertState::default());
+    let report = engine.round(&[alert("a", Severity::P2)], at(0)).await;
+    assert!(matches!(
+        report.failed.first().map(|f| &f.1),
+        Some(SinkError::Status { status: 307, .. })
+    ));
+    assert_eq!(hook.count(), 1);
+}
