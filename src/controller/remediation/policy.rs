@@ -91,12 +91,31 @@ pub fn decide(
     })
 }
 
-/// Appends `record` to the status list, dropping the oldest beyond [`MAX_RECORDS`].
+/// Appends `record` to the status list (newest last), keeping at most [`MAX_RECORDS`].
+///
+/// The list must keep what the policy needs: each remediation's latest attempt (cooldown and
+/// attempt number are computed from it). So a `Skipped` record replaces the previous record of
+/// the same remediation when that one was `Skipped` too (an evaluation during a long cooldown
+/// does not flood status), and trimming drops the oldest record that is not some remediation's
+/// latest attempt before it drops any latest attempt.
 pub fn push_record(records: &mut Vec<RemediationRecord>, record: RemediationRecord) {
+    if record.result == RemediationResult::Skipped
+        && let Some(last) = records.iter_mut().rev().find(|r| r.name == record.name)
+        && last.result == RemediationResult::Skipped
+    {
+        *last = record;
+        return;
+    }
     records.push(record);
-    if records.len() > MAX_RECORDS {
-        let excess = records.len() - MAX_RECORDS;
-        records.drain(..excess);
+    while records.len() > MAX_RECORDS {
+        let expendable = (0..records.len()).find(|&i| {
+            let r = &records[i];
+            !is_attempt(r)
+                || records[i + 1..]
+                    .iter()
+                    .any(|later| later.name == r.name && is_attempt(later))
+        });
+        records.remove(expendable.unwrap_or(0));
     }
 }
 
@@ -242,12 +261,55 @@ mod tests {
     }
 
     #[test]
+    fn repeated_skips_replace_each_other() {
+        let mut records = vec![record("undo", 0, 1, RemediationResult::Succeeded)];
+        for i in 1..100 {
+            push_record(
+                &mut records,
+                record("undo", i, 1, RemediationResult::Skipped),
+            );
+        }
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].time, Time(at(99)));
+        assert_eq!(records[0].result, RemediationResult::Succeeded);
+    }
+
+    #[test]
+    fn trimming_keeps_each_remediations_latest_attempt() {
+        let mut records = vec![record("rare", 0, 1, RemediationResult::Succeeded)];
+        for i in 1..(MAX_RECORDS as i64 * 2) {
+            push_record(
+                &mut records,
+                record("busy", i, 1, RemediationResult::Failed),
+            );
+        }
+        assert_eq!(records.len(), MAX_RECORDS);
+        assert_eq!(
+            records[0].name, "rare",
+            "the only attempt of `rare` survives"
+        );
+        assert_eq!(
+            records.last().unwrap().time,
+            Time(at(MAX_RECORDS as i64 * 2 - 1))
+        );
+        let r = remediation("1h", 1);
+        let rare = Remediation {
+            name: "rare".into(),
+            ..r
+        };
+        assert!(matches!(
+            decide(&rare, &records, at(0), at(100)).unwrap(),
+            Decision::AttemptsExhausted { .. }
+        ));
+    }
+
+    #[test]
     fn records_are_bounded_newest_kept() {
         let mut records = Vec::new();
         for i in 0..(MAX_RECORDS as i64 + 5) {
             push_record(
                 &mut records,
-                record("undo", i, 1, RemediationResult::Skipped),
+                record("undo", i, 1, RemediationResult::Failed),
             );
         }
         assert_eq!(records.len(), MAX_RECORDS);
