@@ -43,6 +43,16 @@ pub enum Command {
     /// the others stand by. Serves Prometheus metrics on /metrics and probes on /healthz and
     /// /readyz. Stops cleanly on SIGTERM or SIGINT, releasing the Lease.
     Controller(crate::controller::command::ControllerArgs),
+    /// Run the HealthMonitors of some manifests in this process, with no cluster.
+    ///
+    /// Manifests are validated as `check` does and refused on any error. Probes and alerts are
+    /// real; a status table is shown in the terminal (one line per event when output is not a
+    /// terminal), `GET /status` (JSON) and `GET /metrics` (Prometheus) are served on --listen,
+    /// and alert state is kept in --state-dir so a restart does not re-send open alerts.
+    /// Secrets come from `WATCHKEEPER_SECRET_<SECRET>_<KEY>` environment variables or
+    /// --secrets-dir. `watchkeeper run --demo --duration 60s` shows the whole loop against a
+    /// bundled target that degrades on a script.
+    Run(crate::run::RunArgs),
     /// Measure the engines on this machine (`bench probes`: 10,000 monitors against local
     /// health endpoints; see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
@@ -111,6 +121,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crdgen(args) => run_crdgen(args),
         Command::Check(args) => return run_check(args),
         Command::Controller(args) => return crate::controller::command::run(args),
+        Command::Run(args) => return crate::run::run(args),
         Command::Bench(args) => return crate::bench::run(args),
         Command::Version => {
             println!("watchkeeper {}", env!("CARGO_PKG_VERSION"));

@@ -18,5 +18,6 @@ pub mod crdgen;
 pub mod docs;
 pub mod monitor;
 pub mod probe;
+pub mod run;
 pub mod schedule;
 pub mod telemetry;

@@ -1,0 +1,186 @@
+//! What `watchkeeper run` shows in the terminal: a status table redrawn every second when
+//! standard output is a terminal (with the latest events below it), otherwise one line per
+//! event (health change, notification, alert received by the demo receiver).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::api::health_monitor::{Health, ThresholdLevel};
+use crate::monitor::{MonitorEvent, MonitorStatus};
+
+/// How many recent events the table keeps below it.
+const RECENT: usize = 12;
+
+/// One line describing an event, or `None` for events not worth a line (probes, state saves).
+pub fn event_line(event: &MonitorEvent) -> Option<String> {
+    let time = |at: DateTime<Utc>| at.format("%H:%M:%S").to_string();
+    match event {
+        MonitorEvent::HealthChanged { key, from, to, at } => {
+            Some(format!("{} {key}: health {from:?} -> {to:?}", time(*at)))
+        }
+        MonitorEvent::Notified {
+            key,
+            kind,
+            channel,
+            alert,
+            severity,
+            ..
+        } => Some(format!(
+            "{} {key}: sent {} {severity} {alert} to {channel}",
+            time(Utc::now()),
+            kind.as_str()
+        )),
+        MonitorEvent::NotifyFailed {
+            key,
+            channel,
+            error,
+        } => Some(format!(
+            "{} {key}: notification to {channel} failed (retried): {error}",
+            time(Utc::now())
+        )),
+        MonitorEvent::Probed { .. } | MonitorEvent::AlertState { .. } => None,
+    }
+}
+
+/// The recent-events list shown under the table.
+#[derive(Debug, Default)]
+pub struct Recent {
+    lines: VecDeque<String>,
+}
+
+impl Recent {
+    /// Adds a line, dropping the oldest past the limit.
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() == RECENT {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+}
+
+fn health_text(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "Healthy",
+        Health::Degraded => "Degraded",
+        Health::Critical => "Critical",
+        Health::Down => "Down",
+        Health::Unknown => "Unknown",
+        Health::Suppressed => "Suppressed",
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The whole screen: header lines, one row per monitor, recent events.
+pub fn render(header: &[String], statuses: &[MonitorStatus], recent: &Recent) -> String {
+    let mut out = String::new();
+    for line in header {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:<10} {:<26} {:>8} {:>8}  {:<34} OPEN ALERTS",
+        "MONITOR", "HEALTH", "LAST PROBE", "UPTIME", "P95", "THRESHOLDS"
+    );
+    for s in statuses {
+        let last = s.last_probe.as_ref().map_or_else(
+            || "-".to_string(),
+            |p| {
+                let code = p
+                    .status_code
+                    .map_or_else(|| "---".to_string(), |c| c.to_string());
+                let mut text = format!("{code} {:.0}ms", p.latency_ms);
+                if let Some(error) = &p.error {
+                    let _ = write!(text, " {error}");
+                }
+                truncate(&text, 26)
+            },
+        );
+        let window = s.windows.first();
+        let uptime = window
+            .and_then(|w| w.uptime)
+            .map_or_else(|| "-".to_string(), |u| format!("{u:.1}%"));
+        let p95 = window
+            .and_then(|w| w.p95_latency_ms)
+            .map_or_else(|| "-".to_string(), |p| format!("{p:.0}ms"));
+        let thresholds: Vec<String> = s
+            .thresholds
+            .iter()
+            .filter(|t| t.level != ThresholdLevel::Ok)
+            .map(|t| format!("{}={:?}", t.name, t.level))
+            .collect();
+        let thresholds = if thresholds.is_empty() {
+            "ok".to_string()
+        } else {
+            thresholds.join(" ")
+        };
+        let alerts: Vec<String> = s
+            .open_alerts
+            .iter()
+            .map(|a| format!("{}({})", a.key, a.severity))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<10} {:<26} {:>8} {:>8}  {:<34} {}",
+            truncate(&format!("{}/{}", s.namespace, s.name), 28),
+            health_text(s.health),
+            last,
+            uptime,
+            p95,
+            truncate(&thresholds, 34),
+            if alerts.is_empty() {
+                "-".to_string()
+            } else {
+                alerts.join(" ")
+            }
+        );
+    }
+    if !recent.lines.is_empty() {
+        let _ = writeln!(out, "\nRecent events:");
+        for line in &recent.lines {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_shows_health_thresholds_and_alerts() {
+        let mut status = MonitorStatus::new("demo", "demo-app", "http://127.0.0.1:1/");
+        status.health = Health::Critical;
+        status
+            .thresholds
+            .push(crate::monitor::status::ThresholdState {
+                name: "openai-errors".into(),
+                level: ThresholdLevel::Critical,
+                value: Some(20.0),
+                since: None,
+            });
+        let mut recent = Recent::default();
+        for i in 0..20 {
+            recent.push(format!("event {i}"));
+        }
+        let text = render(&["watchkeeper run".into()], &[status], &recent);
+        assert!(text.contains("demo/demo-app"), "{text}");
+        assert!(text.contains("Critical"), "{text}");
+        assert!(text.contains("openai-errors=Critical"), "{text}");
+        assert!(
+            text.contains("event 19") && !text.contains("event 7\n"),
+            "{text}"
+        );
+    }
+}

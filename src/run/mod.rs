@@ -1,0 +1,540 @@
+//! `watchkeeper run FILES…`: the HealthMonitors of some manifests run in this process, with no
+//! cluster: real probes and alerts, a live status table, `GET /status` and `GET /metrics`.
+//!
+//! Manifests are validated exactly as `watchkeeper check` validates them and refused on any
+//! error. HealthMonitors with `url` or `tcp` targets run; resources of other kinds (and Service
+//! targets, which need a cluster) are refused by name unless `--skip-unsupported` is given, in
+//! which case they are listed as not run. Secrets come from environment variables or files
+//! ([`secrets`]); alert state is kept in `--state-dir` ([`state`]) so a restart does not
+//! re-send open alerts. `--demo` adds a bundled target, receiver and monitor ([`demo`]).
+
+pub mod demo;
+pub mod display;
+pub mod load;
+pub mod secrets;
+pub mod server;
+pub mod state;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write as _};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::health_monitor::Health;
+use crate::check::report::ErrorLine;
+use crate::monitor::{
+    Environment, MonitorError, MonitorEvent, MonitorKey, MonitorMetrics, MonitorRuntime,
+    monitor_config,
+};
+
+/// Default `--state-dir`.
+pub const DEFAULT_STATE_DIR: &str = ".watchkeeper-state";
+
+/// Arguments of `watchkeeper run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Manifest files or directories (recursively, `*.yaml`/`*.yml`); `-` reads standard input.
+    #[arg(value_name = "PATH", required_unless_present = "demo")]
+    pub paths: Vec<PathBuf>,
+    /// Also start the bundled demo: a target that degrades on a script, a webhook receiver
+    /// that prints the alerts it gets, and a monitor probing the one and alerting the other.
+    #[arg(long)]
+    pub demo: bool,
+    /// Run the demo's script (and its monitor's interval, timeout and windows) this many
+    /// times faster; for tests.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "demo",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub demo_speed: u32,
+    /// Stop after this long (e.g. `60s`, `5m`); without it, run until Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Address of the HTTP server with `/status` and `/metrics` (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Directory of the alert state file (default `.watchkeeper-state`; with `--demo` and no
+    /// files, the state is kept in memory unless this is given).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Directory with Secret values as files `DIR/<secret>/<key>` (checked after the
+    /// `WATCHKEEPER_SECRET_<SECRET>_<KEY>` environment variables).
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
+    /// Run the HealthMonitors even when the manifests hold resources embedded mode cannot run
+    /// yet (they are listed as not run instead of refusing to start).
+    #[arg(long)]
+    pub skip_unsupported: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::api::common::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Why `watchkeeper run` stops or refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A manifest could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// File name.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The manifests have errors (the same lines `watchkeeper check` prints).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ErrorLine>),
+    /// Resources embedded mode does not run yet.
+    #[error(
+        "{}\nembedded mode runs HealthMonitors only; pass --skip-unsupported to run them anyway",
+        .0.iter().map(|r| format!("{r}: not run in embedded mode yet")).collect::<Vec<_>>().join("\n")
+    )]
+    Unsupported(Vec<String>),
+    /// A monitor that cannot be run (unsupported target, missing Secret, …).
+    #[error("{origin} HealthMonitor/{name}: {source}")]
+    Monitor {
+        /// `FILE:LINE`.
+        origin: String,
+        /// Monitor name.
+        name: String,
+        /// What is wrong.
+        source: Box<MonitorError>,
+    },
+    /// Two monitors with the same namespace and name.
+    #[error("{origin}: HealthMonitor {key} is defined twice")]
+    Duplicate {
+        /// `FILE:LINE` of the second one.
+        origin: String,
+        /// `namespace/name`.
+        key: String,
+    },
+    /// Nothing to run.
+    #[error("no HealthMonitor in the given manifests")]
+    NothingToRun,
+    /// The state file cannot be read or written.
+    #[error("state file {path}: {message}")]
+    State {
+        /// Path of the file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The runtime could not be built.
+    #[error("{0}")]
+    Runtime(Box<MonitorError>),
+    /// Paths on the command line.
+    #[error("{0}")]
+    Inputs(#[from] crate::check::CheckError),
+}
+
+impl From<MonitorError> for RunError {
+    fn from(error: MonitorError) -> Self {
+        Self::Runtime(Box::new(error))
+    }
+}
+
+/// Where events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A table redrawn every second on a terminal, else one line per event.
+    Auto,
+    /// Nothing (tests).
+    Quiet,
+}
+
+/// Settings of one session.
+pub struct RunOptions {
+    /// Manifests as `(label, text)`.
+    pub texts: Vec<(String, String)>,
+    /// Demo speed when the demo is on.
+    pub demo: Option<u32>,
+    /// HTTP address.
+    pub listen: SocketAddr,
+    /// State directory; `None` keeps alert state in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Secrets directory.
+    pub secrets_dir: Option<PathBuf>,
+    /// Run despite unsupported resources.
+    pub skip_unsupported: bool,
+    /// Terminal output.
+    pub output: Output,
+}
+
+/// A running `watchkeeper run`.
+pub struct Session {
+    runtime: Arc<MonitorRuntime>,
+    demo: Option<demo::Demo>,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    store: Option<state::StateStore>,
+    events: Option<broadcast::Receiver<MonitorEvent>>,
+    notes: Vec<String>,
+}
+
+impl Session {
+    /// Validates the manifests, starts the demo (if asked), every monitor, the observers and
+    /// the HTTP server.
+    pub async fn start(options: RunOptions) -> Result<Self, RunError> {
+        let cancel = CancellationToken::new();
+        let mut texts = options.texts;
+        let demo = match options.demo {
+            Some(speed) => {
+                let demo = demo::Demo::start(speed, cancel.clone()).await?;
+                texts.push((demo::MANIFEST_LABEL.to_string(), demo.manifest()));
+                Some(demo)
+            }
+            None => None,
+        };
+        let result = Self::start_monitors(
+            texts,
+            &options.secrets_dir,
+            options.skip_unsupported,
+            options.demo,
+        );
+        let (configs, unsupported, mut notes) = match result {
+            Ok(found) => found,
+            Err(e) => {
+                cancel.cancel();
+                return Err(e);
+            }
+        };
+        let store = options.state_dir.as_deref().map(state::StateStore::new);
+        let mut saved = match &store {
+            Some(store) => store.load()?,
+            None => BTreeMap::new(),
+        };
+        let runtime = Arc::new(MonitorRuntime::new()?);
+        let observer_events = runtime.subscribe();
+        let test_events = runtime.subscribe();
+        let mut registry = Registry::with_prefix("watchkeeper");
+        let metrics = MonitorMetrics::register(&mut registry);
+        runtime.warm_up().await;
+        for (key, config) in configs {
+            metrics.set_health(&key, Health::Unknown);
+            let state = saved.remove(&key.to_string()).unwrap_or_default();
+            runtime.start(key, config, state)?;
+        }
+        for resource in &unsupported {
+            notes.push(format!(
+                "{resource}: not run in embedded mode yet (skipped)"
+            ));
+        }
+        let (addr, server) = server::serve(
+            options.listen,
+            runtime.clone(),
+            Arc::new(registry),
+            unsupported,
+            cancel.clone(),
+        )
+        .await?;
+        let mut tasks = vec![server];
+        tasks.push(tokio::spawn(observe(
+            observer_events,
+            runtime.clone(),
+            metrics,
+            store.clone(),
+            demo.as_ref().map(demo::Demo::subscribe),
+            options.output,
+            header(addr, &store, &demo, &notes),
+            cancel.clone(),
+        )));
+        notes.shrink_to_fit();
+        Ok(Self {
+            runtime,
+            demo,
+            addr,
+            cancel,
+            tasks,
+            store,
+            events: Some(test_events),
+            notes,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn start_monitors(
+        texts: Vec<(String, String)>,
+        secrets_dir: &Option<PathBuf>,
+        skip_unsupported: bool,
+        demo_speed: Option<u32>,
+    ) -> Result<
+        (
+            Vec<(MonitorKey, crate::monitor::MonitorConfig)>,
+            Vec<String>,
+            Vec<String>,
+        ),
+        RunError,
+    > {
+        let loaded = load::load(&texts)?;
+        if !loaded.unsupported.is_empty() && !skip_unsupported {
+            return Err(RunError::Unsupported(loaded.unsupported));
+        }
+        if loaded.monitors.is_empty() {
+            return Err(RunError::NothingToRun);
+        }
+        let secrets = secrets::EnvSecrets {
+            dir: secrets_dir.clone(),
+        };
+        let mut notes = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut configs = Vec::new();
+        for found in loaded.monitors {
+            let meta = &found.monitor.metadata;
+            let key = MonitorKey {
+                namespace: meta
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+                name: meta.name.clone().unwrap_or_default(),
+            };
+            if !seen.insert(key.clone()) {
+                return Err(RunError::Duplicate {
+                    origin: found.origin,
+                    key: key.to_string(),
+                });
+            }
+            let spec = &found.monitor.spec;
+            let mut config =
+                monitor_config(&key, spec, Environment::Embedded, &secrets).map_err(|source| {
+                    RunError::Monitor {
+                        origin: found.origin.clone(),
+                        name: key.name.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+            if let Some(speed) = demo_speed
+                && found.origin.starts_with(demo::MANIFEST_LABEL)
+            {
+                config = config.compressed(speed);
+            }
+            if !spec.remediations.is_empty() {
+                notes.push(format!(
+                    "{} HealthMonitor/{}: spec.remediations are not run in embedded mode (no cluster); probes and alerts are",
+                    found.origin, key.name
+                ));
+            }
+            configs.push((key, config));
+        }
+        for foreign in loaded.foreign {
+            notes.push(format!("{foreign}: not a watchkeeper resource (ignored)"));
+        }
+        Ok((configs, loaded.unsupported, notes))
+    }
+
+    /// The address `/status` and `/metrics` are served on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The monitors.
+    pub fn runtime(&self) -> &MonitorRuntime {
+        &self.runtime
+    }
+
+    /// The demo, when on.
+    pub fn demo(&self) -> Option<&demo::Demo> {
+        self.demo.as_ref()
+    }
+
+    /// Every monitor event since the session started (the first call only).
+    pub fn take_events(&mut self) -> Option<broadcast::Receiver<MonitorEvent>> {
+        self.events.take()
+    }
+
+    /// Notes printed at start (skipped documents, remediations not run).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Stops everything and saves the alert state one last time.
+    pub async fn stop(self) -> Result<(), RunError> {
+        self.runtime.shutdown().await;
+        let states = self.runtime.alert_states();
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(store) = &self.store
+            && !states.is_empty()
+        {
+            store.save(&states)?;
+        }
+        Ok(())
+    }
+}
+
+fn header(
+    addr: SocketAddr,
+    store: &Option<state::StateStore>,
+    demo: &Option<demo::Demo>,
+    notes: &[String],
+) -> Vec<String> {
+    let mut lines = vec![format!(
+        "watchkeeper run: status http://{addr}/status  metrics http://{addr}/metrics  state {}",
+        store.as_ref().map_or_else(
+            || "in memory".to_string(),
+            |s| s.path().display().to_string()
+        )
+    )];
+    if let Some(demo) = demo {
+        lines.push(format!(
+            "demo target {}/api/health, script:",
+            demo.target_url()
+        ));
+        lines.extend(demo.script_lines().into_iter().map(|l| format!("  {l}")));
+    }
+    lines.extend(notes.iter().cloned());
+    lines
+}
+
+/// Feeds metrics and the state file from events, and writes the terminal output.
+#[allow(clippy::too_many_arguments)]
+async fn observe(
+    mut events: broadcast::Receiver<MonitorEvent>,
+    runtime: Arc<MonitorRuntime>,
+    metrics: MonitorMetrics,
+    store: Option<state::StateStore>,
+    receiver: Option<broadcast::Receiver<serde_json::Value>>,
+    output: Output,
+    header: Vec<String>,
+    cancel: CancellationToken,
+) {
+    let tty = output == Output::Auto && std::io::stdout().is_terminal();
+    let lines = output == Output::Auto && !tty;
+    let mut recent = display::Recent::default();
+    let mut redraw = tokio::time::interval(Duration::from_secs(1));
+    redraw.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (_keep, mut receiver) = match receiver {
+        Some(r) => (None, r),
+        None => {
+            let (tx, rx) = broadcast::channel(1);
+            (Some(tx), rx)
+        }
+    };
+    if lines {
+        for line in &header {
+            println!("{line}");
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            event = events.recv() => match event {
+                Ok(event) => {
+                    metrics.observe(&event);
+                    if let MonitorEvent::AlertState { .. } = &event
+                        && let Some(store) = &store
+                        && let Err(e) = store.save(&runtime.alert_states())
+                    {
+                        eprintln!("warning: {e}");
+                    }
+                    if let Some(line) = display::event_line(&event) {
+                        if lines {
+                            println!("{line}");
+                        }
+                        recent.push(line);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            payload = receiver.recv() => {
+                if let Ok(payload) = payload {
+                    let line = demo::describe(&payload);
+                    if lines {
+                        println!("{line}");
+                    }
+                    recent.push(line);
+                }
+            },
+            _ = redraw.tick(), if tty => {
+                let screen = display::render(&header, &runtime.statuses(), &recent);
+                let mut out = std::io::stdout().lock();
+                // Clear the screen and move home, then draw.
+                let _ = write!(out, "\x1b[2J\x1b[H{screen}");
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+/// `watchkeeper run`: exit status 1 when the manifests are refused or the run fails.
+pub fn run(args: RunArgs) -> ExitCode {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match tokio.block_on(run_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_async(args: RunArgs) -> Result<(), RunError> {
+    let inputs = crate::check::collect_inputs(&args.paths)?;
+    let texts = load::read_inputs(&inputs)?;
+    let state_dir = match (&args.state_dir, args.demo && args.paths.is_empty()) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => None,
+        (None, false) => Some(PathBuf::from(DEFAULT_STATE_DIR)),
+    };
+    let session = Session::start(RunOptions {
+        texts,
+        demo: args.demo.then_some(args.demo_speed),
+        listen: args.listen,
+        state_dir,
+        secrets_dir: args.secrets_dir,
+        skip_unsupported: args.skip_unsupported,
+        output: Output::Auto,
+    })
+    .await?;
+    let signals = crate::controller::shutdown::on_signals();
+    match args.duration {
+        Some(duration) => {
+            tokio::select! {
+                _ = tokio::time::sleep(duration) => {}
+                _ = signals.cancelled() => {}
+            }
+        }
+        None => signals.cancelled().await,
+    }
+    let statuses = session.runtime().statuses();
+    let received = session.demo().map(demo::Demo::received);
+    session.stop().await?;
+    println!();
+    for s in statuses {
+        println!(
+            "{}/{}: {:?} after {} probes, {} notification(s) sent",
+            s.namespace, s.name, s.health, s.probes, s.notifications_sent
+        );
+    }
+    if let Some(received) = received {
+        println!("demo receiver got {} notification(s)", received.len());
+    }
+    Ok(())
+}

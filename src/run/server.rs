@@ -1,0 +1,96 @@
+//! The HTTP endpoints of `watchkeeper run`: `GET /status` (every monitor's status as JSON),
+//! `GET /metrics` (Prometheus/OpenMetrics text) and `GET /healthz`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::RunError;
+use crate::monitor::{MonitorRuntime, MonitorStatus};
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone)]
+struct Shared {
+    runtime: Arc<MonitorRuntime>,
+    registry: Arc<Registry>,
+    unsupported: Arc<Vec<String>>,
+}
+
+/// The `/status` document.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDocument {
+    /// Every running monitor.
+    pub monitors: Vec<MonitorStatus>,
+    /// Resources in the manifests embedded mode does not run (skipped with
+    /// `--skip-unsupported`).
+    pub not_run: Vec<String>,
+}
+
+/// Binds `addr` and serves until `cancel`.
+pub async fn serve(
+    addr: SocketAddr,
+    runtime: Arc<MonitorRuntime>,
+    registry: Arc<Registry>,
+    unsupported: Vec<String>,
+    cancel: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), RunError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| RunError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let app = Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(Shared {
+            runtime,
+            registry,
+            unsupported: Arc::new(unsupported),
+        });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+    });
+    Ok((bound, task))
+}
+
+async fn status(State(shared): State<Shared>) -> Response {
+    let document = StatusDocument {
+        monitors: shared.runtime.statuses(),
+        not_run: shared.unsupported.as_ref().clone(),
+    };
+    match serde_json::to_string_pretty(&document) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &shared.registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed\n",
+        )
+            .into_response(),
+    }
+}
