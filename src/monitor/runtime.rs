@@ -255,6 +255,8 @@ fn write<T>(lock: &RwLock<T>, change: impl FnOnce(&mut T)) {
 /// A condition that is firing: when it started and how it was described then.
 struct OpenCondition {
     since: DateTime<Utc>,
+    /// What the description was written for (severity and level); a change rewrites it.
+    described: (Severity, &'static str),
     severity: Severity,
     summary: String,
     details: String,
@@ -363,7 +365,7 @@ impl ProbeTask {
         now: DateTime<Utc>,
     ) -> Vec<Alert> {
         let target = &self.config.target_display;
-        let mut wanted: Vec<(String, Severity, String, String)> = Vec::new();
+        let mut wanted: Vec<(String, Severity, &'static str, String, String)> = Vec::new();
         if evaluation.down {
             let why = status::last_probe(outcome)
                 .error
@@ -371,6 +373,7 @@ impl ProbeTask {
             wanted.push((
                 "down".to_string(),
                 self.config.down_severity,
+                "down",
                 format!(
                     "{}: down, {} probes in a row failed",
                     self.key, evaluation.consecutive_failures
@@ -400,6 +403,7 @@ impl ProbeTask {
             wanted.push((
                 format!("threshold/{}", rule.name),
                 severity,
+                word,
                 format!(
                     "{}: threshold {} {word}: {value} {direction} {bound}",
                     self.key, rule.name
@@ -413,14 +417,16 @@ impl ProbeTask {
         self.open
             .retain(|key, _| wanted.iter().any(|w| &w.0 == key));
         let mut alerts = Vec::with_capacity(wanted.len());
-        for (key, severity, summary, details) in wanted {
+        for (key, severity, word, summary, details) in wanted {
             let condition = self.open.entry(key.clone()).or_insert(OpenCondition {
                 since: now,
+                described: (severity, word),
                 severity,
                 summary: summary.clone(),
                 details: details.clone(),
             });
-            if condition.severity != severity {
+            if condition.described != (severity, word) {
+                condition.described = (severity, word);
                 condition.severity = severity;
                 condition.summary = summary;
                 condition.details = details;

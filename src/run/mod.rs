@@ -115,6 +115,9 @@ pub enum RunError {
         /// `namespace/name`.
         key: String,
     },
+    /// Several monitors cannot be run; one line each.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Monitors(Vec<RunError>),
     /// Nothing to run.
     #[error("no HealthMonitor in the given manifests")]
     NothingToRun,
@@ -294,6 +297,7 @@ impl Session {
         let mut notes = Vec::new();
         let mut seen = BTreeSet::new();
         let mut configs = Vec::new();
+        let mut failed = Vec::new();
         for found in loaded.monitors {
             let meta = &found.monitor.metadata;
             let key = MonitorKey {
@@ -310,14 +314,17 @@ impl Session {
                 });
             }
             let spec = &found.monitor.spec;
-            let mut config =
-                monitor_config(&key, spec, Environment::Embedded, &secrets).map_err(|source| {
-                    RunError::Monitor {
+            let mut config = match monitor_config(&key, spec, Environment::Embedded, &secrets) {
+                Ok(config) => config,
+                Err(source) => {
+                    failed.push(RunError::Monitor {
                         origin: found.origin.clone(),
                         name: key.name.clone(),
                         source: Box::new(source),
-                    }
-                })?;
+                    });
+                    continue;
+                }
+            };
             if let Some(speed) = demo_speed
                 && found.origin.starts_with(demo::MANIFEST_LABEL)
             {
@@ -330,6 +337,9 @@ impl Session {
                 ));
             }
             configs.push((key, config));
+        }
+        if !failed.is_empty() {
+            return Err(RunError::Monitors(failed));
         }
         for foreign in loaded.foreign {
             notes.push(format!("{foreign}: not a watchkeeper resource (ignored)"));
