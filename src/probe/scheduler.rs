@@ -4,8 +4,9 @@
 //! - **No drift.** A monitor's starts sit on a fixed grid: `first + k × interval`. The next
 //!   start is the previous *scheduled* start plus the interval, never completion plus the
 //!   interval, so a slow probe or a late wake-up does not push later starts back. When a run
-//!   overruns whole periods, the missed grid points are skipped (counted in
-//!   [`Scheduler::skipped`]) instead of firing in a burst: lateness never accumulates.
+//!   overruns whole periods, the grid points it passed over are skipped (counted in
+//!   [`Scheduler::skipped`]) and the overdue one starts at once: at most one late start, never
+//!   a burst, and lateness never accumulates.
 //! - **Jittered first start.** The first start is spread deterministically-randomly across the
 //!   first interval from a hash of the monitor id (and [`SchedulerConfig::jitter_seed`]), so
 //!   10,000 monitors registered at once do not fire together, and a restart keeps each
