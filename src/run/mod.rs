@@ -374,8 +374,7 @@ impl Session {
 
     /// Stops everything and saves the alert state one last time.
     pub async fn stop(self) -> Result<(), RunError> {
-        self.runtime.shutdown().await;
-        let states = self.runtime.alert_states();
+        let states = self.runtime.shutdown().await;
         self.cancel.cancel();
         for task in self.tasks {
             let _ = task.await;
