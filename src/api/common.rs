@@ -680,6 +680,32 @@ pub fn check_postgres_connection(errors: &mut Errors, path: &str, connection: &P
     }
 }
 
+/// Validates a block of SQL statements run against a database (a maintenance task's or a
+/// failover step's `sql`): the connection, at least one statement, no blank statement, and a
+/// well-formed `statementTimeout`. `path` names the block itself, e.g. `spec.tasks[0].sql`.
+pub fn check_sql_statements(
+    errors: &mut Errors,
+    path: &str,
+    connection: &PostgresConnection,
+    statements: &[String],
+    statement_timeout: Option<&Duration>,
+) {
+    check_postgres_connection(errors, &format!("{path}.connection"), connection);
+    if statements.is_empty() {
+        errors.push(format!("{path}.statements"), "needs at least one statement");
+    }
+    for (j, statement) in statements.iter().enumerate() {
+        if statement.trim().is_empty() {
+            errors.push(format!("{path}.statements[{j}]"), "must not be empty");
+        }
+    }
+    check_duration(
+        errors,
+        &format!("{path}.statementTimeout"),
+        statement_timeout,
+    );
+}
+
 /// A value written into one key of a ConfigMap: a maintenance or read-only flag, a feature
 /// switch, a fencing marker. Whoever writes it records the previous value so it can be restored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -759,5 +785,37 @@ mod tests {
         let errors = errors.into_vec();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].path, "spec.target.headers[1].value");
+    }
+
+    #[test]
+    fn sql_statements_flag_each_problem_under_the_block() {
+        let connection = PostgresConnection {
+            host: Some("db".into()),
+            ..PostgresConnection::default()
+        };
+        let statements = vec!["SELECT 1".to_string(), "  ".to_string()];
+        let mut errors = Errors::new();
+        check_sql_statements(
+            &mut errors,
+            "spec.steps[2].sql",
+            &connection,
+            &statements,
+            Some(&Duration::new("soon")),
+        );
+        let paths: Vec<String> = errors.into_vec().into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.steps[2].sql.connection.database",
+                "spec.steps[2].sql.connection.user",
+                "spec.steps[2].sql.statements[1]",
+                "spec.steps[2].sql.statementTimeout",
+            ]
+        );
+
+        let mut errors = Errors::new();
+        check_sql_statements(&mut errors, "spec.tasks[0].sql", &connection, &[], None);
+        let paths: Vec<String> = errors.into_vec().into_iter().map(|e| e.path).collect();
+        assert!(paths.contains(&"spec.tasks[0].sql.statements".to_string()));
     }
 }

@@ -7,7 +7,8 @@ use chrono_tz::Tz;
 
 use super::{Drills, FailoverPlan, FailoverPlanSpec, Region, Step, TriggerMode};
 use crate::api::common::{
-    check_alerting, check_duration, check_postgres_connection, parse_local_date_time,
+    check_alerting, check_duration, check_postgres_connection, check_sql_statements,
+    parse_local_date_time,
 };
 use crate::api::validation::{Errors, FieldError, Validate};
 use crate::schedule::{CronSchedule, RecurrenceRule, parse_time_zone};
@@ -163,21 +164,11 @@ fn check_steps(errors: &mut Errors, path: &str, steps: &[Step], spec: &FailoverP
             promotion_after_fence(errors, &here, "restoreBackup", first_fence, steps);
         }
         if let Some(sql) = &step.sql {
-            check_postgres_connection(errors, &format!("{here}.sql.connection"), &sql.connection);
-            if sql.statements.is_empty() {
-                errors.push(
-                    format!("{here}.sql.statements"),
-                    "needs at least one statement",
-                );
-            }
-            for (j, statement) in sql.statements.iter().enumerate() {
-                if statement.trim().is_empty() {
-                    errors.push(format!("{here}.sql.statements[{j}]"), "must not be empty");
-                }
-            }
-            check_duration(
+            check_sql_statements(
                 errors,
-                &format!("{here}.sql.statementTimeout"),
+                &format!("{here}.sql"),
+                &sql.connection,
+                &sql.statements,
                 sql.statement_timeout.as_ref(),
             );
             if sql

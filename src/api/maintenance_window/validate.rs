@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::{Effects, MaintenanceTask, MaintenanceWindow, Notices, WindowScheduleSpec};
 use crate::api::backup_policy::validate::human;
 use crate::api::common::{
-    LabelSelector, check_alerting, check_duration, check_postgres_connection, parse_local_date_time,
+    LabelSelector, check_alerting, check_duration, check_sql_statements, parse_local_date_time,
 };
 use crate::api::validation::{Errors, FieldError, Validate};
 use crate::schedule::{CronSchedule, RecurrenceRule, WindowSchedule, parse_time_zone};
@@ -224,21 +224,11 @@ fn check_tasks(errors: &mut Errors, path: &str, tasks: &[MaintenanceTask]) {
             errors.push(&here, "exactly one of sql or jobTemplate must be set");
         }
         if let Some(sql) = &task.sql {
-            check_postgres_connection(errors, &format!("{here}.sql.connection"), &sql.connection);
-            if sql.statements.is_empty() {
-                errors.push(
-                    format!("{here}.sql.statements"),
-                    "needs at least one statement",
-                );
-            }
-            for (j, statement) in sql.statements.iter().enumerate() {
-                if statement.trim().is_empty() {
-                    errors.push(format!("{here}.sql.statements[{j}]"), "must not be empty");
-                }
-            }
-            check_duration(
+            check_sql_statements(
                 errors,
-                &format!("{here}.sql.statementTimeout"),
+                &format!("{here}.sql"),
+                &sql.connection,
+                &sql.statements,
                 sql.statement_timeout.as_ref(),
             );
         }
