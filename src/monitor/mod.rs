@@ -69,6 +69,9 @@ pub enum MonitorError {
     /// Alert routing the alert engine refused.
     #[error("spec.alerting: {0}")]
     Alerting(#[from] crate::alert::AlertConfigError),
+    /// The probe scheduler refused the monitor (or could not be created).
+    #[error("scheduler: {0}")]
+    Scheduler(String),
     /// The alert sinks' HTTP client could not be built.
     #[error("alert sinks: {0}")]
     Sinks(#[from] crate::alert::SinkError),

@@ -1,7 +1,8 @@
 //! The runtime: one probe task and one alert task per monitor.
 //!
-//! The probe task ticks every `interval` (a late tick is skipped, never bunched), probes,
-//! records the sample, evaluates health and publishes the set of firing alerts; the alert task
+//! Probes are started by the probe scheduler ([`crate::probe::scheduler`]: no drift, jittered
+//! first start, bounded concurrency per target host); each outcome goes to the monitor's probe
+//! task, which records the sample, evaluates health and publishes the set of firing alerts; the alert task
 //! runs an alert-engine round for each new firing set, so a slow receiver never delays probes
 //! (while it is busy, intermediate firing sets are coalesced into the newest one). Observers
 //! (metrics, a terminal table, a state file) follow [`MonitorEvent`]s; everyone else reads
@@ -11,15 +12,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, AlertEngine, AlertState, NotificationKind, Severity, sinks::Sinks};
 use crate::probe::health::{Evaluation, HealthEvaluator, Level};
+use crate::probe::scheduler::{Fired, JobFuture, MonitorSpec, Scheduler, SchedulerConfig};
 use crate::probe::stats::{MonitorStats, Sample};
-use crate::probe::{ProbeOutcome, Prober};
+use crate::probe::{ProbeOutcome, ProbeSpec, Prober, Target};
 
 use super::status::{self, MonitorStatus, ThresholdState};
 use super::{MonitorConfig, MonitorError, MonitorKey};
@@ -87,22 +88,54 @@ struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Where each monitor's probe outcomes go, by scheduler id (`namespace/name`).
+type Inboxes = Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<ProbeOutcome>>>>;
+
 /// Runs many monitors in one process. Cheap to share behind an `Arc`.
 pub struct MonitorRuntime {
     prober: Arc<Prober>,
     sinks: Sinks,
     monitors: Mutex<BTreeMap<MonitorKey, Running>>,
+    scheduler: Mutex<Scheduler<ProbeOutcome>>,
+    inboxes: Inboxes,
+    dispatcher: JoinHandle<()>,
     events: broadcast::Sender<MonitorEvent>,
 }
 
+impl Drop for MonitorRuntime {
+    fn drop(&mut self) {
+        self.dispatcher.abort();
+    }
+}
+
 impl MonitorRuntime {
-    /// A runtime with no monitors; builds the shared probe and alert HTTP clients.
+    /// A runtime with no monitors; builds the shared probe and alert HTTP clients and the
+    /// scheduler. Must be called within a Tokio runtime.
     pub fn new() -> Result<Self, MonitorError> {
         let (events, _) = broadcast::channel(4096);
+        let (scheduler, mut results) = Scheduler::new(SchedulerConfig::default())
+            .map_err(|e| MonitorError::Scheduler(e.to_string()))?;
+        let inboxes: Inboxes = Arc::new(Mutex::new(BTreeMap::new()));
+        let routes = inboxes.clone();
+        let dispatcher = tokio::spawn(async move {
+            while let Some(Fired { id, output, .. }) = results.recv().await {
+                let inbox = routes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&*id)
+                    .cloned();
+                if let Some(inbox) = inbox {
+                    let _ = inbox.send(output);
+                }
+            }
+        });
         Ok(Self {
             prober: Arc::new(Prober::new()),
             sinks: Sinks::new()?,
             monitors: Mutex::new(BTreeMap::new()),
+            scheduler: Mutex::new(scheduler),
+            inboxes,
+            dispatcher,
             events,
         })
     }
@@ -154,11 +187,26 @@ impl MonitorRuntime {
         let shared_alerts = Arc::new(RwLock::new(alert_state));
         let cancel = CancellationToken::new();
         let (firing_tx, firing_rx) = watch::channel(Vec::<Alert>::new());
+        let (inbox, outcomes) = mpsc::unbounded_channel();
+        let id = key.to_string();
+        let schedule = MonitorSpec {
+            interval: config.interval,
+            host: host_key(&config.probe),
+            job: probe_job(self.prober.clone(), Arc::new(config.probe.clone())),
+        };
+        self.inboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), inbox);
+        self.scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upsert(&id, schedule)
+            .map_err(|e| MonitorError::Scheduler(e.to_string()))?;
         let mut tasks = Vec::new();
         let probe_task = ProbeTask {
             key: key.clone(),
             config,
-            prober: self.prober.clone(),
             stats,
             evaluator,
             status: shared.clone(),
@@ -166,7 +214,7 @@ impl MonitorRuntime {
             firing: firing_tx,
             open: BTreeMap::new(),
         };
-        tasks.push(tokio::spawn(probe_task.run(cancel.clone())));
+        tasks.push(tokio::spawn(probe_task.run(outcomes, cancel.clone())));
         if let Some(engine) = engine {
             let alert_task = AlertTask {
                 key: key.clone(),
@@ -197,6 +245,7 @@ impl MonitorRuntime {
     /// Stops one monitor; returns whether it was running. Its open alerts are left as they
     /// are (neither resolved nor forgotten by receivers).
     pub fn stop(&self, key: &MonitorKey) -> bool {
+        self.unschedule(key);
         let removed = self
             .monitors
             .lock()
@@ -211,7 +260,8 @@ impl MonitorRuntime {
     pub async fn shutdown(&self) -> BTreeMap<MonitorKey, AlertState> {
         let running =
             std::mem::take(&mut *self.monitors.lock().unwrap_or_else(PoisonError::into_inner));
-        for r in running.values() {
+        for (key, r) in &running {
+            self.unschedule(key);
             r.cancel.cancel();
         }
         let mut states = BTreeMap::new();
@@ -222,6 +272,26 @@ impl MonitorRuntime {
             states.insert(key, read(&r.alert_state));
         }
         states
+    }
+
+    fn unschedule(&self, key: &MonitorKey) {
+        let id = key.to_string();
+        self.scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        self.inboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// Start lateness of every probe so far (scheduled versus actual start).
+    pub fn lateness(&self) -> crate::probe::scheduler::LatenessSummary {
+        self.scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .lateness()
     }
 
     /// The status of one monitor.
@@ -246,6 +316,34 @@ impl MonitorRuntime {
     }
 }
 
+/// The scheduler job of a monitor: one probe.
+fn probe_job(
+    prober: Arc<Prober>,
+    spec: Arc<ProbeSpec>,
+) -> Arc<dyn crate::probe::scheduler::Job<ProbeOutcome>> {
+    Arc::new(move || -> JobFuture<ProbeOutcome> {
+        let prober = prober.clone();
+        let spec = spec.clone();
+        Box::pin(async move { prober.probe(&spec).await })
+    })
+}
+
+/// The per-host concurrency key: `host:port` of the URL, or of the TCP target.
+fn host_key(spec: &ProbeSpec) -> String {
+    match &spec.target {
+        Target::Http(http) => {
+            let rest = http
+                .url
+                .split_once("://")
+                .map_or(http.url.as_str(), |(_, r)| r);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            host.to_ascii_lowercase()
+        }
+        Target::Tcp { host, port } => format!("{}:{port}", host.to_ascii_lowercase()),
+    }
+}
+
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
     lock.read().unwrap_or_else(PoisonError::into_inner).clone()
 }
@@ -267,7 +365,6 @@ struct OpenCondition {
 struct ProbeTask {
     key: MonitorKey,
     config: MonitorConfig,
-    prober: Arc<Prober>,
     stats: MonitorStats,
     evaluator: HealthEvaluator,
     status: Arc<RwLock<MonitorStatus>>,
@@ -277,17 +374,19 @@ struct ProbeTask {
 }
 
 impl ProbeTask {
-    async fn run(mut self, cancel: CancellationToken) {
-        let mut ticker = interval_at(Instant::now(), self.config.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    /// Handles the scheduler's outcomes until cancelled or unscheduled.
+    async fn run(
+        mut self,
+        mut outcomes: mpsc::UnboundedReceiver<ProbeOutcome>,
+        cancel: CancellationToken,
+    ) {
         loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return,
-                outcome = self.prober.probe(&self.config.probe) => outcome,
+                outcome = outcomes.recv() => match outcome {
+                    Some(outcome) => outcome,
+                    None => return,
+                },
             };
             self.after_probe(outcome);
         }
@@ -506,5 +605,37 @@ impl AlertTask {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::HttpTarget;
+
+    fn spec(target: Target) -> ProbeSpec {
+        ProbeSpec {
+            target,
+            timeout: std::time::Duration::from_secs(1),
+            checks: crate::probe::Checks::default(),
+            components: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn host_keys_group_by_authority() {
+        let http = |url: &str| host_key(&spec(Target::Http(HttpTarget::get(url))));
+        assert_eq!(
+            http("https://App.example.com:8443/api/health?x=1"),
+            "app.example.com:8443"
+        );
+        assert_eq!(http("http://user:pw@127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(
+            host_key(&spec(Target::Tcp {
+                host: "DB".into(),
+                port: 5432
+            })),
+            "db:5432"
+        );
     }
 }

@@ -442,3 +442,46 @@ alerting:
     assert_eq!(resolve["kind"], "resolve", "{resolve}");
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn stopping_one_monitor_leaves_the_others_probing() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (url, _hook, _received) = start_servers(healthy).await;
+    let yaml = format!("target: {{url: \"{url}\"}}\ninterval: 50ms\ntimeout: 40ms\nwindows: [10s]");
+    let config = monitor_config(
+        &key("a"),
+        &spec(&yaml),
+        Environment::Embedded,
+        &secrets(&[]),
+    )
+    .unwrap();
+    let runtime = MonitorRuntime::new().unwrap();
+    let mut events = runtime.subscribe();
+    runtime
+        .start(key("a"), config.clone(), Default::default())
+        .unwrap();
+    runtime.start(key("b"), config, Default::default()).unwrap();
+    assert!(runtime.stop(&key("a")));
+    assert!(!runtime.stop(&key("a")));
+    // Drain what "a" may have had in flight, then count: only "b" keeps probing.
+    let counted = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut b = 0;
+        let mut a_after = 0;
+        while b < 10 {
+            if let Ok(MonitorEvent::Probed { key: k, .. }) = events.recv().await {
+                if k == key("b") {
+                    b += 1;
+                } else if b > 2 {
+                    a_after += 1;
+                }
+            }
+        }
+        a_after
+    })
+    .await
+    .expect("monitor b stopped probing");
+    assert_eq!(counted, 0, "monitor a still probing after stop");
+    assert!(runtime.status(&key("a")).is_none());
+    assert_eq!(runtime.statuses().len(), 1);
+    runtime.shutdown().await;
+}
