@@ -10,6 +10,8 @@ pub mod failover_plan;
 pub mod health_monitor;
 mod k8s_schema;
 pub mod maintenance_window;
+#[cfg(test)]
+mod schema_test_support;
 pub mod validation;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -14,7 +14,7 @@ pub mod status;
 pub(crate) mod validate;
 
 #[cfg(test)]
-pub(crate) mod schema_tests;
+mod schema_tests;
 
 pub use destination::*;
 pub use status::*;

@@ -1,33 +1,17 @@
 //! The generated BackupPolicy schema (OpenAPI constraints and CEL rules) run through the same
 //! validator `check` and the test API server use: one-of rules hold without `validate()`.
 
-use kube::CustomResourceExt;
-
 use super::BackupPolicy;
 use super::validate::tests::GOOD;
-use crate::check::schema::validate_against_crd;
+use crate::api::schema_test_support::{self as support, yaml};
 
 fn errors(edit: impl FnOnce(&mut serde_yaml::Value)) -> Vec<String> {
-    let mut value: serde_yaml::Value = serde_yaml::from_str(GOOD).expect("GOOD parses");
-    edit(&mut value["spec"]);
-    let object = serde_json::to_value(&value).expect("YAML converts to JSON");
-    validate_against_crd(&BackupPolicy::crd(), &object)
-        .into_iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .collect()
-}
-
-pub(crate) fn yaml(text: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(text).expect("test YAML parses")
+    support::schema_errors::<BackupPolicy>(GOOD, edit)
 }
 
 #[track_caller]
 fn rejects_at(path: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
-    let found = errors(edit);
-    assert!(
-        found.iter().any(|e| e.starts_with(&format!("{path}: "))),
-        "expected a schema error at {path}, got {found:?}"
-    );
+    support::rejects_at::<BackupPolicy>(GOOD, path, edit);
 }
 
 #[test]
@@ -83,6 +67,5 @@ fn secrets_only_by_reference() {
 
 #[test]
 fn crd_fits_a_client_side_apply() {
-    let json = serde_json::to_string(&BackupPolicy::crd()).expect("CRD serializes");
-    assert!(json.len() < 200 * 1024, "CRD is {} bytes", json.len());
+    support::assert_crd_fits_a_client_side_apply::<BackupPolicy>();
 }

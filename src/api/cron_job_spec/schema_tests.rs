@@ -1,34 +1,17 @@
 //! The CEL rules and size of the generated CronJobSpec schema, run through the same validator
 //! `check` and the test API server use.
 
-use kube::CustomResourceExt;
-use serde_json::Value;
-
 use super::CronJobSpec;
 use super::tests::{GOOD, TEMPLATE};
-use crate::check::schema::validate_against_crd;
+use crate::api::schema_test_support::{self as support, yaml};
 
 fn schema_errors(base: &str, edit: impl FnOnce(&mut serde_yaml::Value)) -> Vec<String> {
-    let mut value: serde_yaml::Value = serde_yaml::from_str(base).unwrap();
-    edit(&mut value["spec"]);
-    let object: Value = serde_json::to_value(&value).unwrap();
-    validate_against_crd(&CronJobSpec::crd(), &object)
-        .into_iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .collect()
-}
-
-fn yaml(text: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(text).unwrap()
+    support::schema_errors::<CronJobSpec>(base, edit)
 }
 
 #[track_caller]
 fn rejects_at(base: &str, path: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
-    let errors = schema_errors(base, edit);
-    assert!(
-        errors.iter().any(|e| e.starts_with(&format!("{path}: "))),
-        "expected a schema error at {path}, got {errors:?}"
-    );
+    support::rejects_at::<CronJobSpec>(base, path, edit);
 }
 
 #[test]
@@ -78,12 +61,7 @@ fn job_template_is_checked_by_the_schema() {
 #[test]
 fn crd_fits_a_client_side_apply() {
     // `kubectl apply` (client side) stores the whole object in an annotation limited to 256 KiB.
-    let crd = serde_json::to_string(&CronJobSpec::crd()).unwrap();
-    assert!(
-        crd.len() < 200 * 1024,
-        "CronJobSpec CRD is {} bytes",
-        crd.len()
-    );
+    support::assert_crd_fits_a_client_side_apply::<CronJobSpec>();
 }
 
 #[test]

@@ -1,30 +1,17 @@
 //! The generated FailoverPlan schema (OpenAPI constraints and CEL rules) run through the same
 //! validator `check` and the test API server use.
 
-use kube::CustomResourceExt;
-
 use super::FailoverPlan;
 use super::validate::tests::GOOD;
-use crate::api::backup_policy::schema_tests::yaml;
-use crate::check::schema::validate_against_crd;
+use crate::api::schema_test_support::{self as support, yaml};
 
 fn errors(edit: impl FnOnce(&mut serde_yaml::Value)) -> Vec<String> {
-    let mut value: serde_yaml::Value = serde_yaml::from_str(GOOD).expect("GOOD parses");
-    edit(&mut value["spec"]);
-    let object = serde_json::to_value(&value).expect("YAML converts to JSON");
-    validate_against_crd(&FailoverPlan::crd(), &object)
-        .into_iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .collect()
+    support::schema_errors::<FailoverPlan>(GOOD, edit)
 }
 
 #[track_caller]
 fn rejects_at(path: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
-    let found = errors(edit);
-    assert!(
-        found.iter().any(|e| e.starts_with(&format!("{path}: "))),
-        "expected a schema error at {path}, got {found:?}"
-    );
+    support::rejects_at::<FailoverPlan>(GOOD, path, edit);
 }
 
 #[test]
@@ -114,6 +101,5 @@ fn merge_patch_keeps_any_object() {
 
 #[test]
 fn crd_fits_a_client_side_apply() {
-    let json = serde_json::to_string(&FailoverPlan::crd()).expect("CRD serializes");
-    assert!(json.len() < 200 * 1024, "CRD is {} bytes", json.len());
+    support::assert_crd_fits_a_client_side_apply::<FailoverPlan>();
 }

@@ -1,34 +1,17 @@
 //! The CEL rules and constraints of the generated HealthMonitor schema, run through the same
 //! validator `check` and the test API server use.
 
-use kube::CustomResourceExt;
-use serde_json::Value;
-
 use super::HealthMonitor;
 use super::tests::GOOD;
-use crate::check::schema::validate_against_crd;
+use crate::api::schema_test_support::{self as support, yaml};
 
 fn schema_errors(edit: impl FnOnce(&mut serde_yaml::Value)) -> Vec<String> {
-    let mut value: serde_yaml::Value = serde_yaml::from_str(GOOD).unwrap();
-    edit(&mut value["spec"]);
-    let object: Value = serde_json::to_value(&value).unwrap();
-    validate_against_crd(&HealthMonitor::crd(), &object)
-        .into_iter()
-        .map(|e| format!("{}: {}", e.path, e.message))
-        .collect()
-}
-
-fn yaml(text: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(text).unwrap()
+    support::schema_errors::<HealthMonitor>(GOOD, edit)
 }
 
 #[track_caller]
 fn rejects_at(path: &str, edit: impl FnOnce(&mut serde_yaml::Value)) {
-    let errors = schema_errors(edit);
-    assert!(
-        errors.iter().any(|e| e.starts_with(&format!("{path}: "))),
-        "expected a schema error at {path}, got {errors:?}"
-    );
+    support::rejects_at::<HealthMonitor>(GOOD, path, edit);
 }
 
 #[test]
