@@ -473,7 +473,12 @@ async fn observe(
                 }
             },
             _ = redraw.tick(), if tty => {
-                let screen = display::render(&header, &runtime.statuses(), &recent);
+                let statuses = runtime.statuses();
+                if statuses.is_empty() {
+                    // Shutting down: keep the last frame on screen.
+                    continue;
+                }
+                let screen = display::render(&header, &statuses, &recent);
                 let mut out = std::io::stdout().lock();
                 // Clear the screen and move home, then draw.
                 let _ = write!(out, "\x1b[2J\x1b[H{screen}");
@@ -546,4 +551,57 @@ async fn run_async(args: RunArgs) -> Result<(), RunError> {
         println!("demo receiver got {} notification(s)", received.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MONITOR: &str = r#"apiVersion: watchkeeper.dev/v1alpha1
+kind: HealthMonitor
+metadata: {name: web}
+spec:
+  target: {service: {name: web, port: 8080}}
+---
+apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata: {name: nightly}
+spec:
+  schedule: "0 3 * * *"
+  httpTrigger: {url: "https://app.example.com/cron", method: POST}
+"#;
+
+    fn texts() -> Vec<(String, String)> {
+        vec![("m.yaml".to_string(), MONITOR.to_string())]
+    }
+
+    #[test]
+    fn other_kinds_are_refused_by_name_unless_skipped() {
+        let Err(error) = Session::start_monitors(texts(), &None, false, None) else {
+            panic!("expected a refusal");
+        };
+        let text = error.to_string();
+        assert!(
+            text.starts_with("m.yaml:7 CronJobSpec/nightly: not run in embedded mode yet\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("pass --skip-unsupported to run them anyway"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn service_targets_are_refused_outside_a_cluster() {
+        let Err(error) = Session::start_monitors(texts(), &None, true, None) else {
+            panic!("expected a refusal");
+        };
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "m.yaml:1 HealthMonitor/web: spec.target.service: not supported here:"
+            ),
+            "{text}"
+        );
+    }
 }

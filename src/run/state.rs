@@ -85,3 +85,32 @@ impl StateStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_a_corrupt_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("wk-state-{}", std::process::id()));
+        let store = StateStore::new(&dir);
+        assert!(
+            store.load().unwrap().is_empty(),
+            "a missing file is an empty state"
+        );
+        let key = MonitorKey {
+            namespace: "default".into(),
+            name: "api".into(),
+        };
+        let mut state = AlertState::default();
+        state.channels.insert("hook".into(), Default::default());
+        store
+            .save(&BTreeMap::from([(key.clone(), state.clone())]))
+            .unwrap();
+        assert_eq!(store.load().unwrap().get("default/api"), Some(&state));
+        std::fs::write(store.path(), "{not json").unwrap();
+        let error = store.load().unwrap_err().to_string();
+        assert!(error.contains("delete the file to start afresh"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
