@@ -734,6 +734,27 @@ pub fn parse_local_date_time(text: &str) -> Result<chrono::NaiveDateTime, String
         })
 }
 
+/// Checks an RRULE's first occurrence (`{path}.start`) and exclusions (`{path}.exdates[i]`),
+/// recording each one that is not a local date-time. Returns the start with the exclusions that
+/// parse, or `None` when the start does not parse (the rule cannot be built without it).
+pub fn check_rrule_dates(
+    errors: &mut Errors,
+    path: &str,
+    start: &str,
+    exdates: &[String],
+) -> Option<(chrono::NaiveDateTime, Vec<chrono::NaiveDateTime>)> {
+    let start = errors.check(&format!("{path}.start"), parse_local_date_time(start));
+    let mut parsed = Vec::new();
+    for (i, text) in exdates.iter().enumerate() {
+        if let Some(date) =
+            errors.check(&format!("{path}.exdates[{i}]"), parse_local_date_time(text))
+        {
+            parsed.push(date);
+        }
+    }
+    start.map(|start| (start, parsed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,8 @@ use chrono_tz::Tz;
 
 use super::{Drills, FailoverPlan, FailoverPlanSpec, Region, Step, TriggerMode};
 use crate::api::common::{
-    check_alerting, check_duration, check_postgres_connection, check_sql_statements,
-    parse_local_date_time,
+    check_alerting, check_duration, check_postgres_connection, check_rrule_dates,
+    check_sql_statements,
 };
 use crate::api::validation::{Errors, FieldError, Validate};
 use crate::schedule::{CronSchedule, RecurrenceRule, parse_time_zone};
@@ -301,19 +301,9 @@ fn check_drills(errors: &mut Errors, path: &str, drills: &Drills) {
     }
     if let Some(rrule) = &schedule.rrule {
         let here = format!("{path}.schedule.rrule");
-        let start = errors.check(
-            &format!("{here}.start"),
-            parse_local_date_time(&rrule.start),
-        );
-        let mut exdates = Vec::new();
-        for (i, text) in rrule.exdates.iter().enumerate() {
-            if let Some(date) =
-                errors.check(&format!("{here}.exdates[{i}]"), parse_local_date_time(text))
-            {
-                exdates.push(date);
-            }
-        }
-        if let Some(start) = start {
+        if let Some((start, exdates)) =
+            check_rrule_dates(errors, &here, &rrule.start, &rrule.exdates)
+        {
             errors.check(
                 &format!("{here}.rule"),
                 RecurrenceRule::parse(&rrule.rule, start, tz, &exdates),

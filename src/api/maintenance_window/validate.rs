@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::{Effects, MaintenanceTask, MaintenanceWindow, Notices, WindowScheduleSpec};
 use crate::api::backup_policy::validate::human;
 use crate::api::common::{
-    LabelSelector, check_alerting, check_duration, check_sql_statements, parse_local_date_time,
+    LabelSelector, check_alerting, check_duration, check_rrule_dates, check_sql_statements,
 };
 use crate::api::validation::{Errors, FieldError, Validate};
 use crate::schedule::{CronSchedule, RecurrenceRule, WindowSchedule, parse_time_zone};
@@ -51,21 +51,10 @@ pub fn window_schedule(
     let mut built = None;
     if let Some(rrule) = &schedule.rrule {
         let here = format!("{path}.rrule");
-        let start = errors.check(
-            &format!("{here}.start"),
-            parse_local_date_time(&rrule.start),
-        );
-        let mut exdates = Vec::new();
-        for (i, text) in rrule.exdates.iter().enumerate() {
-            if let Some(date) =
-                errors.check(&format!("{here}.exdates[{i}]"), parse_local_date_time(text))
-            {
-                exdates.push(date);
-            }
-        }
+        let dates = check_rrule_dates(errors, &here, &rrule.start, &rrule.exdates);
         let duration = check_duration(errors, &format!("{here}.duration"), Some(&rrule.duration));
-        let rule = match start {
-            Some(start) => errors.check(
+        let rule = match dates {
+            Some((start, exdates)) => errors.check(
                 &format!("{here}.rule"),
                 RecurrenceRule::parse(&rrule.rule, start, tz, &exdates),
             ),
