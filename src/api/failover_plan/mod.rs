@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::backup_policy::default_time_zone;
-use super::common::{AlertingSpec, Duration, LocalObjectRef};
+use super::common::{AlertingSpec, Duration, LOCAL_DATE_TIME_PATTERN, LocalObjectRef};
 
 pub mod status;
 pub mod steps;
@@ -258,13 +258,13 @@ pub struct DrillRecurrence {
     pub rule: String,
     /// First occurrence (DTSTART), a local date-time in the drills' time zone, e.g.
     /// `2026-06-07T03:00:00`.
-    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"))]
+    #[schemars(regex(pattern = LOCAL_DATE_TIME_PATTERN))]
     pub start: String,
     /// Occurrences skipped (EXDATE), local date-times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 50),
-        inner(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"))
+        inner(regex(pattern = LOCAL_DATE_TIME_PATTERN))
     )]
     pub exdates: Vec<String>,
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::backup_policy::default_time_zone;
 use super::common::{
-    AlertingSpec, ConfigMapValue, Duration, LabelSelector, PostgresConnection, Severity,
-    WorkloadRef,
+    AlertingSpec, ConfigMapValue, Duration, LOCAL_DATE_TIME_PATTERN, LabelSelector,
+    PostgresConnection, Severity, WorkloadRef,
 };
 
 pub mod status;
@@ -118,7 +118,7 @@ pub struct RecurringWindow {
     /// First occurrence (RFC 5545 DTSTART) as a local date-time in `timeZone`, e.g.
     /// `2026-01-06T02:00:00`. Its time of day is the windows' start time; the rule counts from
     /// it. Required: a rule alone does not say when it starts.
-    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"))]
+    #[schemars(regex(pattern = LOCAL_DATE_TIME_PATTERN))]
     pub start: String,
     /// How long each window stays open, e.g. `2h`. Shorter than the time between occurrences.
     pub duration: Duration,
@@ -126,7 +126,7 @@ pub struct RecurringWindow {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 100),
-        inner(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"))
+        inner(regex(pattern = LOCAL_DATE_TIME_PATTERN))
     )]
     pub exdates: Vec<String>,
 }
