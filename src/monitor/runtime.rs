@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{Alert, AlertEngine, AlertState, NotificationKind, Severity, sinks::Sinks};
+use crate::api::health_monitor::{Health, HealthMonitorStatus, ThresholdLevel};
 use crate::probe::health::{Evaluation, HealthEvaluator, Level};
 use crate::probe::scheduler::{Fired, JobFuture, MonitorSpec, Scheduler, SchedulerConfig};
 use crate::probe::stats::{MonitorStats, Sample};
@@ -174,14 +175,46 @@ impl MonitorRuntime {
         config: MonitorConfig,
         alert_state: AlertState,
     ) -> Result<(), MonitorError> {
+        self.start_restored(key, config, alert_state, None)
+    }
+
+    /// [`Self::start`], taking up the health a previous process reported (read back from
+    /// status), so a restart neither forgets a Down target nor re-enters threshold levels
+    /// already reported.
+    pub fn start_restored(
+        &self,
+        key: MonitorKey,
+        config: MonitorConfig,
+        alert_state: AlertState,
+        restored: Option<&HealthMonitorStatus>,
+    ) -> Result<(), MonitorError> {
         let stats = MonitorStats::new(&config.windows)?;
-        let evaluator = HealthEvaluator::new(config.policy.clone())?;
+        let mut evaluator = HealthEvaluator::new(config.policy.clone())?;
+        let mut initial = MonitorStatus::new(&key.namespace, &key.name, &config.target_display);
+        if let Some(previous) = restored
+            && let Some(health) = previous.health
+        {
+            let levels: Vec<(String, Level)> = previous
+                .thresholds
+                .iter()
+                .map(|t| (t.name.clone(), engine_level(t.level)))
+                .collect();
+            evaluator.restore(
+                health == Health::Down,
+                previous.consecutive_successes,
+                previous.consecutive_failures,
+                &levels,
+                engine_health(health),
+            );
+            initial.health = health;
+            initial.consecutive_successes = previous.consecutive_successes;
+            initial.consecutive_failures = previous.consecutive_failures;
+        }
         let engine = config
             .alerting
             .clone()
             .map(|c| AlertEngine::new(c, alert_state.clone(), self.sinks.clone()))
             .transpose()?;
-        let mut initial = MonitorStatus::new(&key.namespace, &key.name, &config.target_display);
         initial.open_alerts = alert_state.open_entries();
         let shared = Arc::new(RwLock::new(initial));
         let shared_alerts = Arc::new(RwLock::new(alert_state));
@@ -313,6 +346,26 @@ impl MonitorRuntime {
             .iter()
             .map(|(k, r)| (k.clone(), read(&r.alert_state)))
             .collect()
+    }
+}
+
+fn engine_level(level: ThresholdLevel) -> Level {
+    match level {
+        ThresholdLevel::Ok => Level::Ok,
+        ThresholdLevel::Warning => Level::Warning,
+        ThresholdLevel::Critical => Level::Critical,
+    }
+}
+
+fn engine_health(health: Health) -> crate::probe::health::Health {
+    use crate::probe::health::Health as H;
+    match health {
+        Health::Healthy => H::Healthy,
+        Health::Degraded => H::Degraded,
+        Health::Critical => H::Critical,
+        Health::Down => H::Down,
+        Health::Unknown => H::Unknown,
+        Health::Suppressed => H::Suppressed,
     }
 }
 

@@ -485,3 +485,64 @@ async fn stopping_one_monitor_leaves_the_others_probing() {
     assert_eq!(runtime.statuses().len(), 1);
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn restored_down_health_is_kept_from_the_first_probe() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let (url, _hook, _received) = start_servers(healthy).await;
+    let yaml = format!(
+        "target: {{url: \"{url}\"}}\ninterval: 300ms\ntimeout: 100ms\nfailureThreshold: 3\nwindows: [10s]"
+    );
+    let config = monitor_config(
+        &key("a"),
+        &spec(&yaml),
+        Environment::Embedded,
+        &secrets(&[]),
+    )
+    .unwrap();
+    let previous = crate::api::health_monitor::HealthMonitorStatus {
+        health: Some(Health::Down),
+        consecutive_failures: 7,
+        ..Default::default()
+    };
+    let runtime = MonitorRuntime::new().unwrap();
+    let mut events = runtime.subscribe();
+    runtime
+        .start_restored(
+            key("a"),
+            config.clone(),
+            Default::default(),
+            Some(&previous),
+        )
+        .unwrap();
+    runtime
+        .start(key("fresh"), config, Default::default())
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while seen.len() < 2 {
+            match events.recv().await {
+                Ok(MonitorEvent::Probed { key: k, .. }) => {
+                    // After its first failed probe: the restored monitor is still Down, the
+                    // fresh one is not Down yet (1 failure of 3).
+                    let status = runtime.status(&k).unwrap();
+                    if seen.insert(k.name.clone()) {
+                        if k.name == "a" {
+                            assert_eq!(status.health, Health::Down);
+                            assert!(status.consecutive_failures >= 8, "{status:?}");
+                        } else {
+                            assert_eq!(status.health, Health::Unknown);
+                        }
+                    }
+                }
+                Ok(MonitorEvent::HealthChanged { key: k, .. }) => {
+                    assert_ne!(k.name, "a", "restored monitor changed health");
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    runtime.shutdown().await;
+}
