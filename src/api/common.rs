@@ -14,6 +14,11 @@ pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelecto
 /// unit `ms`, `s`, `m`, `h`, `d` (24h) or `w` (7d), e.g. `30s`, `5m`, `1h30m`, `7d`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h|d|w))+$";
 
+/// Pattern of a lowercase RFC 1123 (DNS) label, as Kubernetes requires of most object names.
+/// Also the form of names other fields, status, events and alerts refer to (a step, task,
+/// check, threshold, remediation, channel or region), so they fit in object names and labels.
+pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// A length of time written the way operators write it: `30s`, `5m`, `24h`, `7d`, `1h30m`.
 ///
 /// Kept as the user's string (so status and `kubectl get` show what they wrote) and parsed on
@@ -304,7 +309,7 @@ pub struct AlertRoute {
 pub struct AlertChannel {
     /// Name routes refer to.
     #[schemars(
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        regex(pattern = DNS_LABEL_PATTERN),
         length(min = 1, max = 63)
     )]
     pub name: String,

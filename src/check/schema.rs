@@ -318,7 +318,7 @@ const OBJECT_META_FIELDS: [&str; 15] = [
 ];
 
 static DNS_LABEL: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").ok());
+    LazyLock::new(|| Regex::new(crate::api::common::DNS_LABEL_PATTERN).ok());
 
 fn dns_label_problem(text: &str) -> Option<&'static str> {
     let valid = text.len() <= 63 && DNS_LABEL.as_ref().is_none_or(|re| re.is_match(text));

@@ -7,7 +7,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{AlertingSpec, Duration, PostgresConnection};
+use super::common::{AlertingSpec, DNS_LABEL_PATTERN, Duration, PostgresConnection};
 
 mod destination;
 pub mod status;
@@ -276,7 +276,7 @@ pub struct SqlCheck {
     /// Name shown in status, e.g. `users-present`.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// A read-only query, e.g. `SELECT count(*) > 0 FROM users`.

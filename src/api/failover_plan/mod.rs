@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::backup_policy::default_time_zone;
-use super::common::{AlertingSpec, Duration, LOCAL_DATE_TIME_PATTERN, LocalObjectRef};
+use super::common::{
+    AlertingSpec, DNS_LABEL_PATTERN, Duration, LOCAL_DATE_TIME_PATTERN, LocalObjectRef,
+};
 
 pub mod status;
 pub mod steps;
@@ -106,7 +108,7 @@ pub struct Region {
     /// Region name as people say it, e.g. `us-east-2` (Ohio) or `us-west-1`; shown in status.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// The HealthMonitor whose health is this region's health.

@@ -5,8 +5,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::api::common::{
-    ConfigMapValue, Duration, HttpHeader, HttpMethod, LocalObjectRef, PostgresConnection,
-    SecretKeyRef, Severity, WorkloadRef,
+    ConfigMapValue, DNS_LABEL_PATTERN, Duration, HttpHeader, HttpMethod, LocalObjectRef,
+    PostgresConnection, SecretKeyRef, Severity, WorkloadRef,
 };
 
 /// One step. Exactly one action member is set; the others describe how it runs.
@@ -20,7 +20,7 @@ pub struct Step {
     /// Name, unique in the procedure, shown in status and events, e.g. `promote-database`.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// Upper bound of one try of the step.

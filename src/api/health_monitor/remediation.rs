@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::threshold::ThresholdLevel;
-use crate::api::common::{ConfigMapKeyRef, Duration, LocalObjectRef, WorkloadRef};
+use crate::api::common::{
+    ConfigMapKeyRef, DNS_LABEL_PATTERN, Duration, LocalObjectRef, WorkloadRef,
+};
 
 /// One automatic action, taken when its trigger fires, at most `maxAttempts` times per incident
 /// and never twice within `cooldown`. Every attempt is recorded as an Event and in status.
@@ -18,7 +20,7 @@ pub struct Remediation {
     /// Name used in Events and status.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// When the action is taken.

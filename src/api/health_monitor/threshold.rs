@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::api::common::{Duration, Severity};
+use crate::api::common::{DNS_LABEL_PATTERN, Duration, Severity};
 
 /// A warning and/or critical level on one statistic over one window, e.g. "uptime over 30d below
 /// 99.5 % is a warning, below 99 % critical". The warning level is always the milder one.
@@ -34,7 +34,7 @@ pub struct Threshold {
     /// Name used in alerts (`threshold/<name>`), status and remediation triggers.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// The statistic compared.

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::backup_policy::default_time_zone;
 use super::common::{
-    AlertingSpec, ConfigMapValue, Duration, LOCAL_DATE_TIME_PATTERN, LabelSelector,
-    PostgresConnection, Severity, WorkloadRef,
+    AlertingSpec, ConfigMapValue, DNS_LABEL_PATTERN, Duration, LOCAL_DATE_TIME_PATTERN,
+    LabelSelector, PostgresConnection, Severity, WorkloadRef,
 };
 
 pub mod status;
@@ -219,7 +219,7 @@ pub struct MaintenanceTask {
     /// Name shown in status, unique in the window, e.g. `vacuum-analyze`.
     #[schemars(
         length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        regex(pattern = DNS_LABEL_PATTERN)
     )]
     pub name: String,
     /// SQL statements against a database.
