@@ -141,26 +141,6 @@ impl MonitorRuntime {
         })
     }
 
-    /// Builds the probe engine's default HTTP client ahead of the first probe. The engine
-    /// builds clients on first use (loading the system's root certificates, which takes a
-    /// while in debug builds) and that time would otherwise count as the first probe's
-    /// latency. The warm-up probe goes to a loopback port nobody listens on.
-    pub async fn warm_up(&self) {
-        let port = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-            Ok(listener) => listener.local_addr().map(|a| a.port()).unwrap_or(9),
-            Err(_) => 9,
-        };
-        let spec = crate::probe::ProbeSpec {
-            target: crate::probe::Target::Http(crate::probe::HttpTarget::get(format!(
-                "http://127.0.0.1:{port}/"
-            ))),
-            timeout: std::time::Duration::from_secs(1),
-            checks: crate::probe::Checks::default(),
-            components: Vec::new(),
-        };
-        let _ = self.prober.probe(&spec).await;
-    }
-
     /// Follows what happens in every monitor from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
         self.events.subscribe()

@@ -88,12 +88,16 @@ impl Prober {
     }
 
     async fn probe_http(&self, spec: &ProbeSpec, target: &HttpTarget, outcome: &mut ProbeOutcome) {
-        let started = Instant::now();
         let needs_body = !spec.checks.json.is_empty() || !spec.components.is_empty();
         let unreadable = |spec: &ProbeSpec| -> Vec<ComponentOutcome> {
             spec.components.iter().map(|c| c.unreadable()).collect()
         };
-        let exchange = match self.prepare(target) {
+        // Building (or looking up) the client is not the endpoint's latency: the first probe
+        // of a configuration loads the system's root certificates, which can take longer than
+        // a latency threshold. The clock starts once the request is ready to send.
+        let prepared = self.prepare(target);
+        let started = Instant::now();
+        let exchange = match prepared {
             Ok((client, request)) => {
                 // A timeout too large to add to now (Duration::MAX) means "no deadline".
                 let now = tokio::time::Instant::now();

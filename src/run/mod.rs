@@ -227,7 +227,6 @@ impl Session {
         let test_events = runtime.subscribe();
         let mut registry = Registry::with_prefix("watchkeeper");
         let metrics = MonitorMetrics::register(&mut registry);
-        runtime.warm_up().await;
         for (key, config) in configs {
             metrics.set_health(&key, Health::Unknown);
             let state = saved.remove(&key.to_string()).unwrap_or_default();
