@@ -14,6 +14,10 @@ pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelecto
 /// unit `ms`, `s`, `m`, `h`, `d` (24h) or `w` (7d), e.g. `30s`, `5m`, `1h30m`, `7d`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h|d|w))+$";
 
+/// Pattern of the URL fields the operator sends requests to (alert sinks, webhooks, storage and
+/// DNS API endpoints): an `http` or `https` URL. The schema checks only the scheme.
+pub const HTTP_URL_PATTERN: &str = r"^https?://";
+
 /// Pattern of a lowercase RFC 1123 (DNS) label, as Kubernetes requires of most object names.
 /// Also the form of names other fields, status, events and alerts refer to (a step, task,
 /// check, threshold, remediation, channel or region), so they fit in object names and labels.
@@ -335,7 +339,7 @@ pub struct AlertChannel {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertmanagerSink {
     /// Base URL of Alertmanager, e.g. `http://alertmanager.monitoring:9093`.
-    #[schemars(regex(pattern = r"^https?://"))]
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
     pub url: String,
     /// Optional bearer token for an authenticating proxy in front of Alertmanager.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,7 +365,7 @@ pub struct PagerDutySink {
     pub routing_key_secret_ref: SecretKeyRef,
     /// Events API endpoint; defaults to PagerDuty's public `https://events.pagerduty.com/v2/enqueue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://"))]
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
     pub url: Option<String>,
 }
 
@@ -370,7 +374,7 @@ pub struct PagerDutySink {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookSink {
     /// URL the JSON payload is POSTed to.
-    #[schemars(regex(pattern = r"^https?://"))]
+    #[schemars(regex(pattern = HTTP_URL_PATTERN))]
     pub url: String,
     /// When set, each request carries `X-Watchkeeper-Signature: sha256=<hex HMAC of the body>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

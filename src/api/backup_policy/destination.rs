@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::api::common::SecretKeyRef;
+use crate::api::common::{HTTP_URL_PATTERN, SecretKeyRef};
 
 /// Where backups are stored. Exactly one member is set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -49,7 +49,7 @@ pub struct S3Destination {
     /// Endpoint URL for non-AWS services, e.g. `https://<project>.supabase.co/storage/v1/s3`,
     /// `http://minio.storage:9000` or an R2 account endpoint. AWS when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = r"^https?://"))]
+    #[schemars(length(max = 2048), regex(pattern = HTTP_URL_PATTERN))]
     pub endpoint: Option<String>,
     /// Region, e.g. `us-east-2`; some S3-compatible services want `auto` or any value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct AzureBlobDestination {
     pub account_key_secret_ref: Option<SecretKeyRef>,
     /// Endpoint override, e.g. an Azurite emulator. The public cloud when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = r"^https?://"))]
+    #[schemars(length(max = 2048), regex(pattern = HTTP_URL_PATTERN))]
     pub endpoint: Option<String>,
 }
 

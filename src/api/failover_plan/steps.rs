@@ -5,8 +5,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::api::common::{
-    ConfigMapValue, DNS_LABEL_PATTERN, Duration, HttpHeader, HttpMethod, LocalObjectRef,
-    PostgresConnection, SecretKeyRef, Severity, WorkloadRef,
+    ConfigMapValue, DNS_LABEL_PATTERN, Duration, HTTP_URL_PATTERN, HttpHeader, HttpMethod,
+    LocalObjectRef, PostgresConnection, SecretKeyRef, Severity, WorkloadRef,
 };
 
 /// One step. Exactly one action member is set; the others describe how it runs.
@@ -277,7 +277,7 @@ pub struct CloudflareRecord {
     /// API base URL; `https://api.cloudflare.com/client/v4` when unset (tests point it at a
     /// local server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = r"^https?://"))]
+    #[schemars(length(max = 2048), regex(pattern = HTTP_URL_PATTERN))]
     pub api_url: Option<String>,
 }
 
@@ -311,7 +311,7 @@ pub struct DnsEndpointRecord {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpAction {
     /// Absolute URL.
-    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://"))]
+    #[schemars(length(min = 1, max = 2048), regex(pattern = HTTP_URL_PATTERN))]
     pub url: String,
     /// Request method; `POST` when unset.
     #[serde(default = "default_method")]
