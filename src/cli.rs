@@ -56,6 +56,10 @@ pub enum Command {
     /// Measure the engines on this machine (`bench probes`: 10,000 monitors against local
     /// health endpoints; see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Programs the operator runs inside the Jobs it owns (`agent trigger`: the HTTP call of
+    /// a CronJobSpec's `httpTrigger`).
+    #[command(subcommand)]
+    Agent(crate::agent::AgentCommand),
     /// Print the version of this binary.
     Version,
 }
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Controller(args) => return crate::controller::command::run(args),
         Command::Run(args) => return crate::run::run(args),
         Command::Bench(args) => return crate::bench::run(args),
+        Command::Agent(command) => return crate::agent::run(command),
         Command::Version => {
             println!("watchkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())

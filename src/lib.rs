@@ -7,6 +7,7 @@
 //! - [`api`]: the five CRD types and their validation (plain data, no I/O).
 //! - engines with no Kubernetes types: [`schedule`], [`backup`], ...
 
+pub mod agent;
 pub mod alert;
 pub mod api;
 pub mod backup;
