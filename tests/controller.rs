@@ -512,3 +512,170 @@ async fn the_binary_stops_on_sigterm_and_releases_its_lease() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A target answering `GET /api/health` like the guide's endpoint, with a switchable status
+/// code; counts the requests it served.
+struct Target {
+    addr: std::net::SocketAddr,
+    code: Arc<std::sync::atomic::AtomicU16>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Target {
+    async fn start() -> Self {
+        use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the target");
+        let addr = listener.local_addr().expect("target address");
+        let code = Arc::new(AtomicU16::new(200));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (served_code, served) = (code.clone(), requests.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (code, served) = (served_code.clone(), served.clone());
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    served.fetch_add(1, Ordering::SeqCst);
+                    let code = code.load(Ordering::SeqCst);
+                    let state = if code == 200 { "healthy" } else { "unhealthy" };
+                    let body = json!({
+                        "status": state,
+                        "timestamp": "2025-11-08T12:00:00Z",
+                        "services": {"database": "ok", "ai_providers": {"openai": "ok"}}
+                    })
+                    .to_string();
+                    let response = format!(
+                        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self {
+            addr,
+            code,
+            requests,
+            task,
+        }
+    }
+
+    fn set_code(&self, code: u16) {
+        self.code.store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `status.health` and whether `status.lastProbe` is set.
+fn monitor_health(object: &DynamicObject) -> (Option<String>, bool) {
+    let status = object.data.get("status");
+    let health = status
+        .and_then(|s| s.get("health"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let probed = status.and_then(|s| s.get("lastProbe")).is_some();
+    (health, probed)
+}
+
+async fn wait_health(api: &kube::Api<DynamicObject>, name: &str, want: &str) -> DynamicObject {
+    eventually(&format!("HealthMonitor {name} to be {want}"), || async {
+        let object = api.get_opt(name).await.ok()??;
+        let (health, probed) = monitor_health(&object);
+        (health.as_deref() == Some(want) && probed).then_some(object)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_monitor_is_probed_and_its_health_written_to_status() {
+    let (_server, client) = start_server(true).await;
+    let target = Target::start().await;
+    let controller = spawn_controller(&client, "solo", None, None);
+    let monitors = api_of::<HealthMonitor>(&client, NS);
+    let monitor: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "watchkeeper.dev/v1alpha1",
+        "kind": "HealthMonitor",
+        "metadata": {"name": "app", "namespace": NS},
+        "spec": {
+            "target": {"url": format!("http://{}/api/health", target.addr)},
+            "interval": "1s",
+            "timeout": "500ms",
+            "failureThreshold": 2,
+            "successThreshold": 1
+        }
+    }))
+    .expect("test object");
+    monitors
+        .create(&PostParams::default(), &monitor)
+        .await
+        .expect("create");
+
+    let healthy = wait_health(&monitors, "app", "Healthy").await;
+    let status = &healthy.data["status"];
+    assert_eq!(
+        status["target"],
+        json!(format!("http://{}/api/health", target.addr))
+    );
+    assert_eq!(status["lastProbe"]["up"], json!(true));
+    assert_eq!(status["lastProbe"]["statusCode"], json!(200));
+    let probing = status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Probing"))
+        .expect("a Probing condition");
+    assert_eq!(probing["status"], "True");
+    assert_eq!(probing["reason"], "Monitoring");
+    assert_eq!(ready_of(&healthy).expect("Ready").status, "True");
+
+    target.set_code(503);
+    let down = wait_health(&monitors, "app", "Down").await;
+    assert_eq!(down.data["status"]["lastProbe"]["statusCode"], json!(503));
+    assert!(down.data["status"]["consecutiveFailures"].as_u64() >= Some(2));
+    assert_eq!(
+        ready_of(&down).expect("Ready kept by the flush").status,
+        "True"
+    );
+
+    target.set_code(200);
+    wait_health(&monitors, "app", "Healthy").await;
+
+    let metrics = controller.metrics.encode().expect("metrics encode");
+    assert!(
+        metrics.contains(
+            "watchkeeper_probe_duration_seconds_count{namespace=\"ops\",monitor=\"app\"}"
+        ),
+        "{metrics}"
+    );
+
+    monitors
+        .delete("app", &Default::default())
+        .await
+        .expect("delete");
+    // Probing stops: within the deadline there is a span of three intervals with no request.
+    eventually("probes of the deleted monitor to stop", || async {
+        let before = target.requests();
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        (target.requests() == before).then_some(())
+    })
+    .await;
+
+    controller.stop().await;
+}

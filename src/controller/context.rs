@@ -48,11 +48,14 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Loop tunables.
     pub settings: ReconcileSettings,
+    /// The HealthMonitors this process probes.
+    pub monitors: Arc<super::monitors::Monitors>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    /// A context whose Events name `identity` as the reporting instance.
+    /// A context whose Events name `identity` as the reporting instance. Must be called
+    /// within a Tokio runtime (it starts the monitor runtime).
     pub fn new(
         client: Client,
         identity: &str,
@@ -66,6 +69,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            monitors: Arc::new(super::monitors::Monitors::new(metrics.monitor.clone())),
             metrics,
             settings,
             failures: Mutex::new(HashMap::new()),

@@ -69,6 +69,8 @@ pub struct Metrics {
     durations: Family<KindLabels, Histogram, fn() -> Histogram>,
     events_failed: Family<KindLabels, Counter>,
     leader: Gauge,
+    /// Probe, health and alert metrics of the HealthMonitors this process runs.
+    pub monitor: crate::monitor::MonitorMetrics,
 }
 
 impl Default for Metrics {
@@ -114,8 +116,10 @@ impl Metrics {
             "1 while this replica is the active leader, else 0",
             leader.clone(),
         );
+        let monitor = crate::monitor::MonitorMetrics::register(&mut registry);
         Self {
             registry,
+            monitor,
             reconciles,
             errors,
             durations,

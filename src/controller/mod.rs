@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod context;
 pub mod leader;
 pub mod metrics;
+pub mod monitors;
 pub mod reconcile;
 pub mod remediation;
 pub mod server;
@@ -178,6 +179,7 @@ async fn run_controllers(
     stop: CancellationToken,
 ) {
     let ns = namespace.as_deref();
+    let flusher = tokio::spawn(ctx.monitors.clone().run(ctx.client.clone(), stop.clone()));
     tokio::join!(
         run_kind::<HealthMonitor>(ctx.clone(), ns, health.clone(), stop.clone()),
         run_kind::<CronJobSpec>(ctx.clone(), ns, health.clone(), stop.clone()),
@@ -185,6 +187,9 @@ async fn run_controllers(
         run_kind::<MaintenanceWindow>(ctx.clone(), ns, health.clone(), stop.clone()),
         run_kind::<FailoverPlan>(ctx, ns, health, stop),
     );
+    if let Err(error) = flusher.await {
+        warn!(%error, "the monitor flusher failed");
+    }
     info!("controllers stopped");
 }
 
@@ -201,6 +206,9 @@ async fn run_kind<K: ManagedKind>(
     };
     let controller = Controller::new_with(api, watcher::Config::default(), resource);
     let store = controller.store();
+    if K::KIND == HealthMonitor::KIND {
+        ctx.monitors.set_store(store.clone());
+    }
     // kube-runtime's `Store::wait_until_ready` wakes only the most recent waiter (one oneshot
     // waker), and the Controller itself waits on the same store; so re-poll with a short
     // timeout instead of waiting once.

@@ -21,14 +21,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
-use super::conditions::{self, ConditionStatus, Transition};
+use super::conditions::{self, ConditionStatus, DesiredCondition, Transition};
 use super::context::{Context, FIELD_MANAGER};
 use super::metrics::ReconcileResult;
+use super::monitors;
 use super::status::{self, StatusPlan};
 use crate::api::{
     BackupPolicy, Condition, CronJobSpec, FailoverPlan, FieldError, HasConditions, HealthMonitor,
     MaintenanceWindow, Validate,
 };
+use crate::monitor::MonitorKey;
 
 /// Maximum size of an Event note (the API server rejects notes over 1 kB).
 const MAX_NOTE_BYTES: usize = 1024;
@@ -166,11 +168,19 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
     let started = Instant::now();
     let target = Target::typed(&*object)?;
     let errors = object.validate();
+    let extra = match monitors::as_health_monitor(&*object) {
+        Some(monitor) => {
+            let valid = errors.is_empty() && !target.deleting;
+            vec![ctx.monitors.reconcile(&ctx.client, monitor, valid).await]
+        }
+        None => Vec::new(),
+    };
     let result = sync(
         &target,
         object.conditions(),
         object.observed_generation(),
         &errors,
+        &extra,
         &ctx,
     )
     .await;
@@ -194,7 +204,20 @@ async fn reconcile_malformed<K: ManagedKind>(
         "object does not match its schema"
     );
     let (conditions, observed_generation) = stored_status(object);
-    let result = sync(&target, &conditions, observed_generation, &[error], &ctx).await;
+    let mut extra = Vec::new();
+    if K::KIND == HealthMonitor::KIND {
+        ctx.monitors.stop(&monitor_key(&target));
+        extra.push(monitors::not_run());
+    }
+    let result = sync(
+        &target,
+        &conditions,
+        observed_generation,
+        &[error],
+        &extra,
+        &ctx,
+    )
+    .await;
     finish(&target, result, started, &ctx)
 }
 
@@ -229,6 +252,7 @@ async fn sync(
     current: &[Condition],
     observed_generation: Option<i64>,
     errors: &[FieldError],
+    extra: &[DesiredCondition],
     ctx: &Context,
 ) -> Result<ReconcileResult, Error> {
     let verdict = if errors.is_empty() {
@@ -240,7 +264,8 @@ async fn sync(
         debug!(kind = target.kind, namespace = %target.namespace, name = %target.name, "being deleted; status left alone");
         return Ok(verdict);
     }
-    let desired = [status::ready_condition(errors)];
+    let mut desired = vec![status::ready_condition(errors)];
+    desired.extend(extra.iter().cloned());
     let plan = status::plan(
         current,
         observed_generation,
@@ -262,12 +287,24 @@ async fn sync(
 async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Result<(), Error> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &target.namespace, &target.resource);
-    let body = plan.apply_body(&target.resource.api_version, target.kind);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    match api
-        .patch_status(&target.name, &params, &Patch::Apply(&body))
-        .await
-    {
+    let written = if target.kind == HealthMonitor::KIND {
+        // One writer per HealthMonitor status: the monitor snapshot goes along.
+        ctx.monitors
+            .write(
+                &ctx.client,
+                &monitor_key(target),
+                &plan.conditions,
+                plan.observed_generation,
+            )
+            .await
+    } else {
+        let body = plan.apply_body(&target.resource.api_version, target.kind);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch_status(&target.name, &params, &Patch::Apply(&body))
+            .await
+            .map(|_| ())
+    };
+    match written {
         Ok(_) => {
             info!(
                 kind = target.kind,
@@ -287,6 +324,13 @@ async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Resu
             name: target.name.clone(),
             source: Box::new(source),
         }),
+    }
+}
+
+fn monitor_key(target: &Target) -> MonitorKey {
+    MonitorKey {
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
     }
 }
 
