@@ -51,6 +51,11 @@ pub struct TriggerArgs {
     /// bearer token comes from the WATCHKEEPER_BEARER_TOKEN environment variable.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Extra request header whose value is read from an environment variable (for credential
+    /// headers mounted from a Secret), as `Name=ENV_VAR`; repeat for several. The value is
+    /// redacted like the bearer token.
+    #[arg(long = "header-from-env", value_name = "NAME=ENV_VAR")]
+    pub headers_from_env: Vec<String>,
     /// Request body.
     #[arg(long, env = "WATCHKEEPER_TRIGGER_BODY", conflicts_with = "body_file")]
     pub body: Option<String>,
@@ -106,6 +111,10 @@ pub enum TriggerError {
         "agent trigger: --expected-status {0:?} is not a code (200), class (2xx) or range (200-299)"
     )]
     ExpectedStatus(String),
+    /// A `--header-from-env` is not `Name=ENV_VAR`, names an unset variable or holds an
+    /// invalid value.
+    #[error("agent trigger: --header-from-env {header:?}: {reason}")]
+    HeaderFromEnv { header: String, reason: String },
     /// The bearer token cannot be sent as a header value.
     #[error("agent trigger: {BEARER_TOKEN_ENV} holds characters not allowed in a header")]
     Token,
@@ -147,6 +156,8 @@ pub struct TriggerConfig {
     pub backoff: Duration,
     /// Upper bound of a wait between retries.
     pub max_backoff: Duration,
+    /// Headers whose values are secrets (from `--header-from-env`); redacted like the token.
+    pub secret_headers: Vec<(HeaderName, HeaderValue)>,
     /// Sent as `Authorization: Bearer <token>`; never printed.
     pub bearer_token: Option<String>,
 }
@@ -157,6 +168,7 @@ impl std::fmt::Debug for TriggerConfig {
             .field("url", &self.url.as_str())
             .field("method", &self.method)
             .field("headers", &self.headers.len())
+            .field("secret_headers", &self.secret_headers.len())
             .field("expected_status", &self.expected_status)
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
@@ -169,12 +181,13 @@ impl std::fmt::Debug for TriggerConfig {
 }
 
 impl TriggerConfig {
-    /// Validates the arguments; `bearer_token` is the value of [`BEARER_TOKEN_ENV`] (empty
-    /// means none).
+    /// Validates the arguments. `env` looks up environment variables: [`BEARER_TOKEN_ENV`]
+    /// (unset or empty means no token) and the variables named by `--header-from-env`.
     pub fn from_args(
         args: &TriggerArgs,
-        bearer_token: Option<String>,
+        env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, TriggerError> {
+        let bearer_token = env(BEARER_TOKEN_ENV);
         let url = Url::parse(&args.url).map_err(|e| TriggerError::Url {
             url: args.url.clone(),
             reason: e.to_string(),
@@ -190,6 +203,11 @@ impl TriggerConfig {
             .headers
             .iter()
             .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let secret_headers = args
+            .headers_from_env
+            .iter()
+            .map(|h| parse_header_from_env(h, &env))
             .collect::<Result<Vec<_>, _>>()?;
         let pattern = regex::Regex::new(STATUS_CODE_PATTERN)
             .map_err(|e| TriggerError::Client(e.to_string()))?;
@@ -223,6 +241,7 @@ impl TriggerConfig {
             url,
             method,
             headers,
+            secret_headers,
             body,
             expected_status,
             timeout: args.timeout,
@@ -231,6 +250,20 @@ impl TriggerConfig {
             max_backoff: args.max_backoff,
             bearer_token,
         })
+    }
+
+    /// Values that must never be shown: the token and the secret header values.
+    fn secrets(&self) -> Vec<&str> {
+        self.bearer_token
+            .as_deref()
+            .into_iter()
+            .chain(
+                self.secret_headers
+                    .iter()
+                    .filter_map(|(_, value)| value.to_str().ok()),
+            )
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// Wait before retry number `retry` (1 for the first retry): `backoff * 2^(retry-1)`,
@@ -269,6 +302,32 @@ fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), TriggerError> {
         .map_err(|e| error(format!("invalid name: {e}")))?;
     let value =
         HeaderValue::from_str(value.trim()).map_err(|e| error(format!("invalid value: {e}")))?;
+    Ok((name, value))
+}
+
+fn parse_header_from_env(
+    text: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(HeaderName, HeaderValue), TriggerError> {
+    let error = |reason: String| TriggerError::HeaderFromEnv {
+        header: text.to_string(),
+        reason,
+    };
+    let (name, variable) = text
+        .split_once('=')
+        .ok_or_else(|| error("expected `Name=ENV_VAR`".to_string()))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|e| error(format!("invalid name: {e}")))?;
+    let variable = variable.trim();
+    let value = env(variable)
+        .ok_or_else(|| error(format!("environment variable {variable} is not set")))?;
+    // The value is a secret: say what is wrong without showing it.
+    let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        error(format!(
+            "environment variable {variable} holds characters not allowed in a header"
+        ))
+    })?;
+    value.set_sensitive(true);
     Ok((name, value))
 }
 
@@ -327,14 +386,14 @@ pub struct TriggerResult {
 
 impl TriggerResult {
     /// The result for arguments that could not be used; nothing was sent.
-    pub fn invalid(error: &TriggerError, bearer_token: Option<&str>) -> Self {
+    pub fn invalid(error: &TriggerError, secrets: &[&str]) -> Self {
         Self {
             outcome: Outcome::InvalidArguments,
             status_code: None,
             latency_ms: 0,
             attempts: 0,
             body: None,
-            error: Some(redact_str(&error.to_string(), bearer_token)),
+            error: Some(redact_str(&error.to_string(), secrets)),
         }
     }
 
@@ -368,13 +427,13 @@ fn client(config: &TriggerConfig) -> Result<Client, TriggerError> {
 /// Makes the call with retries and returns the result of the last attempt. Never panics;
 /// the token never appears in the result.
 pub async fn trigger(config: &TriggerConfig) -> TriggerResult {
-    let token = config.bearer_token.as_deref();
+    let secrets = config.secrets();
     let client = match client(config) {
         Ok(client) => client,
         Err(error) => {
             return TriggerResult {
                 outcome: Outcome::RequestError,
-                ..TriggerResult::invalid(&error, token)
+                ..TriggerResult::invalid(&error, &secrets)
             };
         }
     };
@@ -402,10 +461,11 @@ pub async fn trigger(config: &TriggerConfig) -> TriggerResult {
 
 async fn attempt(client: &Client, config: &TriggerConfig) -> TriggerResult {
     let token = config.bearer_token.as_deref();
+    let secrets = config.secrets();
     let mut request = client
         .request(config.method.clone(), config.url.clone())
         .timeout(config.timeout);
-    for (name, value) in &config.headers {
+    for (name, value) in config.headers.iter().chain(&config.secret_headers) {
         request = request.header(name, value);
     }
     if let Some(token) = token
@@ -424,15 +484,15 @@ async fn attempt(client: &Client, config: &TriggerConfig) -> TriggerResult {
         latency_ms: millis(started.elapsed()),
         attempts: 0,
         body: None,
-        error: Some(redact_str(&describe(error, config.timeout), token)),
+        error: Some(redact_str(&describe(error, config.timeout), &secrets)),
     };
     let mut response = match request.send().await {
         Ok(response) => response,
         Err(error) => return failed(classify(&error), &error, None),
     };
     let status = response.status().as_u16();
-    // Keep enough bytes that a token starting inside the kept prefix is seen whole.
-    let cap = BODY_PREFIX_BYTES + token.map_or(0, str::len);
+    // Keep enough bytes that a secret starting inside the kept prefix is seen whole.
+    let cap = BODY_PREFIX_BYTES + secrets.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
@@ -448,7 +508,7 @@ async fn attempt(client: &Client, config: &TriggerConfig) -> TriggerResult {
         }
     }
     let latency_ms = millis(started.elapsed());
-    let mut body = redact_bytes(&body, token);
+    let mut body = redact_bytes(&body, &secrets);
     body.truncate(BODY_PREFIX_BYTES);
     let expected = config
         .expected_status
@@ -502,30 +562,31 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Replaces every occurrence of the token in `bytes`.
-fn redact_bytes(bytes: &[u8], token: Option<&str>) -> Vec<u8> {
-    let Some(token) = token.map(str::as_bytes).filter(|t| !t.is_empty()) else {
-        return bytes.to_vec();
-    };
+/// Replaces every occurrence of each (non-empty) secret in `bytes`.
+fn redact_bytes(bytes: &[u8], secrets: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(token) {
-            out.extend_from_slice(REDACTED.as_bytes());
-            i += token.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    'scan: while i < bytes.len() {
+        for secret in secrets.iter().map(|s| s.as_bytes()) {
+            if !secret.is_empty() && bytes[i..].starts_with(secret) {
+                out.extend_from_slice(REDACTED.as_bytes());
+                i += secret.len();
+                continue 'scan;
+            }
         }
+        out.push(bytes[i]);
+        i += 1;
     }
     out
 }
 
-fn redact_str(text: &str, token: Option<&str>) -> String {
-    match token.filter(|t| !t.is_empty()) {
-        Some(token) => text.replace(token, REDACTED),
-        None => text.to_string(),
-    }
+fn redact_str(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_string(), |text, secret| {
+            text.replace(secret, REDACTED)
+        })
 }
 
 /// Writes the result to the termination-message file.
@@ -539,7 +600,8 @@ pub fn write_termination_log(path: &Path, result: &TriggerResult) -> Result<(), 
 /// `watchkeeper agent trigger`: reads the token from the environment, runs the trigger, reports.
 pub fn run(args: TriggerArgs) -> ExitCode {
     let token = std::env::var(BEARER_TOKEN_ENV).ok();
-    let result = match TriggerConfig::from_args(&args, token.clone()) {
+    let secrets: Vec<&str> = token.as_deref().into_iter().collect();
+    let result = match TriggerConfig::from_args(&args, |name| std::env::var(name).ok()) {
         Ok(config) => match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -547,10 +609,10 @@ pub fn run(args: TriggerArgs) -> ExitCode {
             Ok(runtime) => runtime.block_on(trigger(&config)),
             Err(error) => TriggerResult {
                 outcome: Outcome::RequestError,
-                ..TriggerResult::invalid(&TriggerError::Client(error.to_string()), token.as_deref())
+                ..TriggerResult::invalid(&TriggerError::Client(error.to_string()), &secrets)
             },
         },
-        Err(error) => TriggerResult::invalid(&error, token.as_deref()),
+        Err(error) => TriggerResult::invalid(&error, &secrets),
     };
     report(&args.termination_log, &result);
     ExitCode::from(result.outcome.exit_code())

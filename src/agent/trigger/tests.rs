@@ -14,6 +14,7 @@ use clap::Parser;
 use super::*;
 
 const TOKEN: &str = "s3cret-token-value-42";
+const SECRET_HEADER: &str = "api-key-value-77";
 
 /// What the server saw and how it should answer.
 #[derive(Default)]
@@ -23,6 +24,7 @@ struct Seen {
     methods: Mutex<Vec<String>>,
     bodies: Mutex<Vec<String>>,
     custom: Mutex<Vec<String>>,
+    api_keys: Mutex<Vec<String>>,
 }
 
 async fn serve(router: Router) -> SocketAddr {
@@ -52,7 +54,13 @@ async fn server() -> (SocketAddr, Arc<Seen>) {
             .unwrap_or("")
             .to_string();
         seen.custom.lock().unwrap().push(custom);
-        auth
+        let key = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        seen.api_keys.lock().unwrap().push(key.clone());
+        format!("{auth} {key}")
     };
     let router = Router::new()
         .route(
@@ -114,8 +122,18 @@ fn args(extra: &[&str]) -> TriggerArgs {
     Wrapper::try_parse_from(argv).unwrap().args
 }
 
+/// An environment holding only the bearer token (when given) and `SECRET_HEADER`.
+fn env(token: Option<&str>) -> impl Fn(&str) -> Option<String> {
+    let token = token.map(str::to_string);
+    move |name| match name {
+        BEARER_TOKEN_ENV => token.clone(),
+        "SECRET_HEADER" => Some(SECRET_HEADER.to_string()),
+        _ => None,
+    }
+}
+
 fn config(extra: &[&str], token: Option<&str>) -> TriggerConfig {
-    TriggerConfig::from_args(&args(extra), token.map(str::to_string)).unwrap()
+    TriggerConfig::from_args(&args(extra), env(token)).unwrap()
 }
 
 fn assert_no_token(result: &TriggerResult) {
@@ -135,6 +153,8 @@ async fn success_sends_method_headers_body_and_token_and_redacts_the_echo() {
             "post",
             "--header",
             "X-Custom: hello there",
+            "--header-from-env",
+            "X-Api-Key=SECRET_HEADER",
             "--body",
             "{\"run\":1}",
         ],
@@ -154,11 +174,14 @@ async fn success_sends_method_headers_body_and_token_and_redacts_the_echo() {
     assert_eq!(seen.methods.lock().unwrap().as_slice(), ["POST"]);
     assert_eq!(seen.bodies.lock().unwrap().as_slice(), ["{\"run\":1}"]);
     assert_eq!(seen.custom.lock().unwrap().as_slice(), ["hello there"]);
+    assert_eq!(seen.api_keys.lock().unwrap().as_slice(), [SECRET_HEADER]);
+    assert!(!format!("{config:?}").contains(SECRET_HEADER));
     // The server echoed the token; the result shows it redacted.
     assert_eq!(
         result.body.as_deref(),
-        Some("done; you sent Bearer [REDACTED]")
+        Some("done; you sent Bearer [REDACTED] [REDACTED]")
     );
+    assert!(!result.to_json().contains(SECRET_HEADER));
     assert_no_token(&result);
 }
 
@@ -345,13 +368,13 @@ async fn termination_log_holds_the_result_json() {
     assert_eq!(value["statusCode"], 200);
     assert_eq!(value["attempts"], 1);
     assert!(value["latencyMs"].is_u64());
-    assert_eq!(value["body"], "done; you sent Bearer [REDACTED]");
+    assert_eq!(value["body"], "done; you sent Bearer [REDACTED] ");
 }
 
 #[test]
 fn invalid_arguments_are_refused_naming_the_flag() {
     let bad = |extra: &[&str]| {
-        TriggerConfig::from_args(&args(extra), Some(TOKEN.to_string()))
+        TriggerConfig::from_args(&args(extra), env(Some(TOKEN)))
             .unwrap_err()
             .to_string()
     };
@@ -363,8 +386,13 @@ fn invalid_arguments_are_refused_naming_the_flag() {
     assert!(
         bad(&["--url", "http://x/", "--body-file", "/nonexistent/body"]).contains("--body-file")
     );
-    let error = TriggerConfig::from_args(&args(&["--url", "ftp://x/"]), None).unwrap_err();
-    let result = TriggerResult::invalid(&error, Some(TOKEN));
+    assert!(
+        bad(&["--url", "http://x/", "--header-from-env", "X-Key=UNSET"])
+            .contains("--header-from-env")
+    );
+    assert!(bad(&["--url", "http://x/", "--header-from-env", "X-Key"]).contains("Name=ENV_VAR"));
+    let error = TriggerConfig::from_args(&args(&["--url", "ftp://x/"]), env(None)).unwrap_err();
+    let result = TriggerResult::invalid(&error, &[TOKEN]);
     assert_eq!(result.outcome.exit_code(), 1);
     assert_eq!(result.attempts, 0);
 }
@@ -383,8 +411,15 @@ fn token_is_not_a_flag() {
 
 #[test]
 fn redaction_replaces_every_occurrence() {
-    let out = redact_bytes(format!("a{TOKEN}b{TOKEN}").as_bytes(), Some(TOKEN));
-    assert_eq!(out, b"a[REDACTED]b[REDACTED]");
-    assert_eq!(redact_bytes(b"plain", None), b"plain");
-    assert_eq!(redact_str("x", Some("")), "x");
+    let out = redact_bytes(
+        format!("a{TOKEN}b{SECRET_HEADER}{TOKEN}").as_bytes(),
+        &[TOKEN, SECRET_HEADER],
+    );
+    assert_eq!(out, b"a[REDACTED]b[REDACTED][REDACTED]");
+    assert_eq!(redact_bytes(b"plain", &[]), b"plain");
+    assert_eq!(redact_str("x", &[""]), "x");
+    assert_eq!(
+        redact_str(&format!("{SECRET_HEADER}/{TOKEN}"), &[TOKEN, SECRET_HEADER]),
+        "[REDACTED]/[REDACTED]"
+    );
 }
