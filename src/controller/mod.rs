@@ -14,6 +14,7 @@
 pub mod command;
 pub mod conditions;
 pub mod context;
+pub mod cron_job;
 pub mod leader;
 pub mod metrics;
 pub mod monitors;
