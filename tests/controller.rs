@@ -679,3 +679,58 @@ async fn a_health_monitor_is_probed_and_its_health_written_to_status() {
 
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_keeps_a_monitors_health_and_counts() {
+    let (_server, client) = start_server(true).await;
+    let target = Target::start().await;
+    target.set_code(503);
+    let first = spawn_controller(&client, "first", None, None);
+    let monitors = api_of::<HealthMonitor>(&client, NS);
+    let monitor: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "watchkeeper.dev/v1alpha1",
+        "kind": "HealthMonitor",
+        "metadata": {"name": "restarted", "namespace": NS},
+        "spec": {
+            "target": {"url": format!("http://{}/api/health", target.addr)},
+            "interval": "1s",
+            "timeout": "500ms",
+            "failureThreshold": 3,
+            "successThreshold": 1
+        }
+    }))
+    .expect("test object");
+    monitors
+        .create(&PostParams::default(), &monitor)
+        .await
+        .expect("create");
+    wait_health(&monitors, "restarted", "Down").await;
+    first.stop().await;
+    let before = monitors.get("restarted").await.expect("get");
+    let failures_before = before.data["status"]["consecutiveFailures"]
+        .as_u64()
+        .expect("consecutiveFailures");
+    assert!(failures_before >= 3);
+
+    let restarted_at = chrono::Utc::now();
+    let second = spawn_controller(&client, "second", None, None);
+    // The first status the new process writes from its own probes: it must carry on from
+    // the stored health and counts, not start again from Unknown and zero.
+    let after = eventually(
+        "the restarted controller's first probe in status",
+        || async {
+            let object = monitors.get_opt("restarted").await.ok()??;
+            let time = object.data["status"]["lastProbe"]["time"].as_str()?;
+            let time: chrono::DateTime<chrono::Utc> = time.parse().ok()?;
+            (time > restarted_at).then_some(object)
+        },
+    )
+    .await;
+    let status = &after.data["status"];
+    assert_eq!(status["health"], "Down", "{status}");
+    assert!(
+        status["consecutiveFailures"].as_u64() > Some(failures_before),
+        "counts carried over: {status}, before {failures_before}"
+    );
+    second.stop().await;
+}

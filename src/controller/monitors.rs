@@ -115,7 +115,7 @@ impl Monitors {
         *self.store.lock().unwrap_or_else(PoisonError::into_inner) = Some(store);
     }
 
-    /// The snapshot of a running monitor (tests and diagnostics).
+    /// Whether a monitor runs in the runtime (tests and diagnostics).
     pub fn is_running(&self, key: &MonitorKey) -> bool {
         self.runtime
             .as_ref()
@@ -319,8 +319,9 @@ impl Monitors {
                         entry.written = Some(body);
                     }
                 }
+                // Deleted: the sweep stops it once the store has seen the deletion.
                 Err(kube::Error::Api(status)) if status.code == 404 => {
-                    self.stop(&key);
+                    debug!(monitor = %key, "object gone; not flushed");
                 }
                 Err(error) => {
                     warn!(monitor = %key, %error, "writing monitor status failed; retried next flush")
