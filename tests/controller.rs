@@ -524,6 +524,11 @@ struct Target {
 
 impl Target {
     async fn start() -> Self {
+        Self::start_with_auth(None).await
+    }
+
+    /// A target answering 401 unless the request carries `Authorization: <auth>`.
+    async fn start_with_auth(auth: Option<&'static str>) -> Self {
         use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -545,7 +550,18 @@ impl Target {
                         }
                     }
                     served.fetch_add(1, Ordering::SeqCst);
-                    let code = code.load(Ordering::SeqCst);
+                    let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    let authorized = auth.is_none_or(|value| {
+                        head.contains(&format!(
+                            "\r\nauthorization: {}\r\n",
+                            value.to_ascii_lowercase()
+                        ))
+                    });
+                    let code = if authorized {
+                        code.load(Ordering::SeqCst)
+                    } else {
+                        401
+                    };
                     let state = if code == 200 { "healthy" } else { "unhealthy" };
                     let body = json!({
                         "status": state,
@@ -733,4 +749,72 @@ async fn a_restarted_controller_keeps_a_monitors_health_and_counts() {
         "counts carried over: {status}, before {failures_before}"
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_credentials_are_read_from_secrets_and_a_missing_one_is_reported() {
+    let (_server, client) = start_server(true).await;
+    let target = Target::start_with_auth(Some("Bearer s3cret-token")).await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), NS);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "probe-token", "namespace": NS},
+        "stringData": {"authorization": "Bearer s3cret-token"}
+    }))
+    .expect("test secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+    let controller = spawn_controller(&client, "solo", None, None);
+    let monitors = api_of::<HealthMonitor>(&client, NS);
+    let monitor = |name: &str, secret: &str| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "watchkeeper.dev/v1alpha1",
+            "kind": "HealthMonitor",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "target": {"url": format!("http://{}/api/health", target.addr)},
+                "request": {"headers": [{"name": "Authorization",
+                    "valueFrom": {"secretKeyRef": {"name": secret, "key": "authorization"}}}]},
+                "interval": "1s",
+                "timeout": "500ms",
+                "failureThreshold": 1,
+                "successThreshold": 1
+            }
+        }))
+        .expect("test object")
+    };
+    monitors
+        .create(
+            &PostParams::default(),
+            &monitor("authorized", "probe-token"),
+        )
+        .await
+        .expect("create");
+    monitors
+        .create(&PostParams::default(), &monitor("no-secret", "absent"))
+        .await
+        .expect("create");
+
+    let healthy = wait_health(&monitors, "authorized", "Healthy").await;
+    assert_eq!(
+        healthy.data["status"]["lastProbe"]["statusCode"],
+        json!(200)
+    );
+    assert!(!healthy.data.to_string().contains("s3cret"));
+
+    let refused = eventually("the missing Secret to be reported", || async {
+        let object = monitors.get_opt("no-secret").await.ok()??;
+        let conditions = object.data["status"]["conditions"].as_array()?.clone();
+        conditions.into_iter().find(|c| c["type"] == "Probing")
+    })
+    .await;
+    assert_eq!(refused["status"], "False");
+    assert_eq!(refused["reason"], "CannotProbe");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("absent/authorization"), "{message}");
+    controller.stop().await;
 }

@@ -571,3 +571,39 @@ async fn fetch(client: &Client, namespace: &str, want: &Wanted) -> Result<String
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unread_keys_are_recorded_and_errors_never_carry_values() {
+        let mut fetched = Fetched::default();
+        let error = fetched.get("token", "key").unwrap_err();
+        assert!(error.to_string().contains("token/key"), "{error}");
+        assert_eq!(
+            *fetched.missed.lock().unwrap(),
+            [Wanted::Secret("token".into(), "key".into())]
+        );
+        fetched.values.insert(
+            Wanted::Secret("token".into(), "key".into()),
+            Ok("hunter2".into()),
+        );
+        fetched.values.insert(
+            Wanted::ConfigMap("token".into(), "key".into()),
+            Err("the ConfigMap does not exist".into()),
+        );
+        assert_eq!(fetched.get("token", "key").unwrap(), "hunter2");
+        let error = fetched.config_map("token", "key").unwrap_err().to_string();
+        assert!(
+            error.contains("does not exist") && !error.contains("hunter2"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn kubernetes_times_convert_to_chrono() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert_eq!(chrono_time(&crate::monitor::status::time(at)), at);
+    }
+}
