@@ -816,5 +816,14 @@ async fn probe_credentials_are_read_from_secrets_and_a_missing_one_is_reported()
     assert_eq!(refused["reason"], "CannotProbe");
     let message = refused["message"].as_str().unwrap_or_default();
     assert!(message.contains("absent/authorization"), "{message}");
+
+    // Secrets are not watched: the refused monitor is retried and picks the Secret up.
+    let mut late = secret.clone();
+    late.metadata.name = Some("absent".into());
+    secrets
+        .create(&PostParams::default(), &late)
+        .await
+        .expect("create the missing secret");
+    wait_health(&monitors, "no-secret", "Healthy").await;
     controller.stop().await;
 }

@@ -184,7 +184,18 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
         &ctx,
     )
     .await;
-    finish(&target, result, started, &ctx)
+    let action = finish(&target, result, started, &ctx)?;
+    // A monitor that cannot be probed (typically a Secret not created yet: Secrets are not
+    // watched) is looked at again after the longest retry delay, not only at the resync.
+    if extra
+        .iter()
+        .any(|c| c.reason == monitors::REASON_CANNOT_PROBE)
+    {
+        return Ok(Action::requeue(
+            ctx.settings.backoff_max.min(ctx.settings.resync),
+        ));
+    }
+    Ok(action)
 }
 
 /// Reconciles an object whose stored form does not deserialize into `K`: the parse error
