@@ -306,19 +306,29 @@ impl Monitors {
 
     /// Writes every running monitor whose status changed since it was last written.
     async fn flush(&self, client: &Client) {
-        let _writing = self.writing.lock().await;
-        let due: Vec<(MonitorKey, Value)> = {
-            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            entries
-                .iter()
-                .filter(|(_, entry)| entry.running)
-                .filter_map(|(key, entry)| {
-                    let body = self.body(key, entry);
-                    (entry.written.as_ref() != Some(&body)).then(|| (key.clone(), body))
-                })
-                .collect()
-        };
-        for (key, body) in due {
+        let keys: Vec<MonitorKey> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, entry)| entry.running)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            // Per monitor, so a long flush never holds up the core's condition writes; the
+            // body is built under the write lock, so it carries the latest conditions.
+            let _writing = self.writing.lock().await;
+            let body = {
+                let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(entry) = entries.get(&key).filter(|e| e.running) else {
+                    continue;
+                };
+                let body = self.body(&key, entry);
+                if entry.written.as_ref() == Some(&body) {
+                    continue;
+                }
+                body
+            };
             match self.send(client, &key, &body).await {
                 Ok(()) => {
                     debug!(monitor = %key, "status flushed");
