@@ -35,13 +35,12 @@ use tracing::{debug, info, warn};
 use super::conditions::{ConditionStatus, DesiredCondition};
 use super::context::FIELD_MANAGER;
 use crate::alert::{AlertState, OpenAlertEntry};
-use crate::api::health_monitor::{Health, HealthMonitorStatus};
+use crate::api::health_monitor::HealthMonitorStatus;
 use crate::api::{Condition, HealthMonitor};
 use crate::monitor::{
     Environment, MonitorConfig, MonitorError, MonitorEvent, MonitorKey, MonitorMetrics,
     MonitorRuntime, SecretResolver, adapter, monitor_config,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// Longest time a changed snapshot waits before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
@@ -77,9 +76,6 @@ struct Entry {
     observed_generation: Option<i64>,
     /// The status body last written, so unchanged snapshots are not written again.
     written: Option<Value>,
-    /// Health and `healthSince` found stored on first sight: a restored monitor keeps that
-    /// health without a change, so its `healthSince` is carried over until the next change.
-    restored_since: Option<(Health, Time)>,
 }
 
 /// The HealthMonitors of one controller process.
@@ -212,7 +208,6 @@ impl Monitors {
             conditions: stored.map(|s| s.conditions.clone()).unwrap_or_default(),
             observed_generation: stored.and_then(|s| s.observed_generation),
             written: None,
-            restored_since: stored.and_then(|s| Some((s.health?, s.health_since.clone()?))),
         });
         entry.spec = spec;
         entry.running = running;
@@ -249,7 +244,6 @@ impl Monitors {
                 conditions: Vec::new(),
                 observed_generation: None,
                 written: None,
-                restored_since: None,
             });
             entry.conditions = conditions.to_vec();
             entry.observed_generation = observed_generation;
@@ -275,12 +269,6 @@ impl Monitors {
             None
         };
         let mut status = snapshot.map(|s| s.to_api()).unwrap_or_default();
-        if status.health_since.is_none()
-            && let Some((health, since)) = &entry.restored_since
-            && status.health == Some(*health)
-        {
-            status.health_since = Some(since.clone());
-        }
         status.conditions = entry.conditions.clone();
         status.observed_generation = entry.observed_generation;
         json!({
@@ -473,7 +461,7 @@ fn restored_alerts(stored: Option<&HealthMonitorStatus>, config: &MonitorConfig)
     AlertState::from_open_entries(&entries, alerting)
 }
 
-fn chrono_time(time: &Time) -> DateTime<Utc> {
+fn chrono_time(time: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
     let at = time.0;
     DateTime::from_timestamp(at.as_second(), at.subsec_nanosecond().unsigned_abs())
         .unwrap_or_default()
