@@ -489,10 +489,29 @@ pub fn load_examples(path: &Path, namespace: &str) -> Vec<DynamicObject> {
             let mut object: DynamicObject = serde_json::from_value(value)
                 .unwrap_or_else(|e| panic!("object in {}: {e}", file.display()));
             object.metadata.namespace = Some(namespace.to_string());
+            keep_probes_on_loopback(&mut object);
             objects.push(object);
         }
     }
     objects
+}
+
+/// Points a HealthMonitor's target at a closed loopback port. The controller really probes the
+/// monitors it accepts, and the examples' hosts are placeholders (`app.example.com`, Service
+/// names): tests must not send traffic beyond loopback, nor depend on DNS. Only the target
+/// changes; everything else the examples say is accepted as written.
+fn keep_probes_on_loopback(object: &mut DynamicObject) {
+    let is_monitor = object
+        .types
+        .as_ref()
+        .is_some_and(|t| t.kind == "HealthMonitor");
+    if let Some(target) = object
+        .data
+        .pointer_mut("/spec/target")
+        .filter(|_| is_monitor)
+    {
+        *target = serde_json::json!({ "url": "https://127.0.0.1:9/api/health" });
+    }
 }
 
 /// The examples as independent sets, one per top-level entry of `manifests/examples/` (the
