@@ -2,7 +2,7 @@
 //! configuration, so connections are reused across probes of the same endpoint).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -26,6 +26,9 @@ pub struct Prober {
     /// Clients by redirect policy, then TLS settings (looked up by reference: no copy of CA
     /// bundles per probe).
     clients: Mutex<HashMap<RedirectConfig, HashMap<TlsConfig, Client>>>,
+    /// Name resolution for HTTP targets; `None` is the system resolver. Replaceable so that
+    /// tests can exercise resolution failures without asking a real DNS server.
+    resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
 }
 
 impl std::fmt::Debug for Prober {
@@ -47,6 +50,14 @@ impl Prober {
     /// A prober with no clients yet; they are built on first use.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A prober that resolves HTTP target host names with `resolver` instead of the system's.
+    pub fn with_resolver(resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        Self {
+            resolver: Some(resolver),
+            ..Self::default()
+        }
     }
 
     /// How many HTTP clients (connection pools) exist: one per distinct redirect policy and,
@@ -247,7 +258,11 @@ impl Prober {
                 reqwest::redirect::Policy::limited(usize::try_from(limit).unwrap_or(usize::MAX))
             }
         };
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if let Some(resolver) = &self.resolver {
+            builder = builder.dns_resolver(Arc::new(SharedResolver(Arc::clone(resolver))));
+        }
+        let client = builder
             .use_preconfigured_tls(config)
             .tls_info(true)
             .redirect(policy)
@@ -258,6 +273,15 @@ impl Prober {
             .map_err(|e| ProbeError::Client(e.to_string()))?;
         by_tls.insert(tls.clone(), client.clone());
         Ok(client)
+    }
+}
+
+/// Hands a shared resolver to reqwest, whose builder wants a sized resolver type.
+struct SharedResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for SharedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
     }
 }
 
