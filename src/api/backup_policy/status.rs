@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::api::common::{Condition, LocalObjectRef};
+use crate::api::common::{Condition, LocalObjectRef, OpenAlert};
 
 /// Condition types a BackupPolicy reports (besides `Ready`).
 pub mod condition {
@@ -45,6 +45,10 @@ pub struct BackupPolicyStatus {
     /// Result of the newest verification run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_verification: Option<VerificationSummary>,
+    /// The newest backup a verification restored successfully. It stays when a later
+    /// verification fails, so `RPOMet` can fall back to the newest backup proven restorable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified_backup: Option<VerifiedBackup>,
     /// What the newest prune kept and removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_prune: Option<PruneSummary>,
@@ -55,6 +59,25 @@ pub struct BackupPolicyStatus {
     /// The CronJobs the policy owns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron_jobs: Option<OwnedCronJobs>,
+    /// Alerts currently open (backup failed, RPO missed, verification failed), so a restarted
+    /// or newly elected controller does not notify them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_alerts: Vec<OpenAlert>,
+}
+
+/// A backup proven restorable by a verification.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedBackup {
+    /// Backup id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When that backup became complete: the point a restore of it recovers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// When the verification that restored it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<Time>,
 }
 
 /// One complete backup, as its manifest describes it.

@@ -1,0 +1,513 @@
+//! BackupPolicies in the cluster: each valid BackupPolicy is reconciled into a ServiceAccount
+//! and owned `batch/v1` CronJobs running `watchkeeper agent backup|verify` ([`builder`],
+//! applied by server-side apply in [`cluster`]); a backup-now annotation becomes exactly one
+//! Job per token; the agents' reports (their pods' termination messages) are folded into
+//! status ([`fold`]) and judged into the `RPOMet`, `Verified` and `RetentionApplied`
+//! conditions and alerts ([`evaluate`]); [`metrics`] exports the newest values.
+//!
+//! The generic reconcile (`controller::reconcile`) calls [`Backups::reconcile`] after
+//! validation; it returns extra validation errors (a missing Secret: nothing is created),
+//! extra conditions, and when to look again (the moment `RPOMet` would flip). One writer per
+//! status: every BackupPolicy status write goes through [`Backups::write`], which sends the
+//! core's conditions together with the fields computed here.
+//!
+//! Deletion needs no finalizer: the CronJobs and ServiceAccount carry controller owner
+//! references, so the garbage collector deletes them (and the Jobs the CronJobs own).
+
+pub mod agent_config;
+pub mod builder;
+pub mod cluster;
+pub mod evaluate;
+pub mod fold;
+pub mod metrics;
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use super::conditions::DesiredCondition;
+use super::context::FIELD_MANAGER;
+use crate::alert::sinks::Sinks;
+use crate::alert::{AlertEngine, AlertState, OpenAlertEntry};
+use crate::api::backup_policy::{BACKUP_NOW_ANNOTATION, BackupPolicyStatus, OwnedCronJobs};
+use crate::api::common::{LocalObjectRef, OpenAlert};
+use crate::api::{BackupPolicy, Condition, FieldError};
+use crate::monitor::adapter;
+
+pub use metrics::BackupMetrics;
+
+/// Environment variable naming the image the agent Jobs run when a policy names none
+/// (`spec.source.image`); the chart sets it to the operator's own image.
+pub const AGENT_IMAGE_ENV: &str = "WATCHKEEPER_AGENT_IMAGE";
+
+/// The operator's own image at this version, when nothing else is configured.
+pub const DEFAULT_AGENT_IMAGE: &str = concat!(
+    "ghcr.io/watchkeeper/watchkeeper:",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// Secrets are not watched: a policy waiting for one is looked at again this often.
+pub const SECRET_RECHECK: Duration = Duration::from_secs(10);
+
+/// Why a BackupPolicy could not be reconciled (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API call failed.
+    #[error("BackupPolicy: {what} failed: {source}")]
+    Api {
+        /// What was attempted, naming the object.
+        what: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The backup-now Job could not be built (the applied CronJob came back without a uid).
+    #[error("{0}")]
+    BackupNow(String),
+}
+
+impl Error {
+    /// Short error class for metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Api { .. } => "backup_api",
+            Self::BackupNow(_) => "backup_now",
+        }
+    }
+}
+
+/// What a reconcile of one BackupPolicy adds to the core's verdict.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Validation errors only the cluster can reveal (a referenced Secret is missing).
+    pub errors: Vec<FieldError>,
+    /// `RPOMet`, `Verified`, `RetentionApplied`.
+    pub conditions: Vec<DesiredCondition>,
+    /// Look again after this long (`RPOMet` flips, a Secret may appear).
+    pub requeue_after: Option<Duration>,
+}
+
+/// In-process state of one BackupPolicy.
+#[derive(Default)]
+struct Entry {
+    /// Status fields this module owns (everything but conditions and observedGeneration).
+    fields: Option<Value>,
+    /// Whether `fields` differ from what the object's status holds.
+    pending: bool,
+    /// The alert engine, built on first sight from `status.openAlerts`.
+    engine: Option<AlertEngine>,
+}
+
+/// The BackupPolicies of one controller process.
+pub struct Backups {
+    image: String,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    runs: cluster::RunCache,
+    resource: ApiResource,
+    /// `watchkeeper_backup_*` and `watchkeeper_restore_*` metrics.
+    pub metrics: BackupMetrics,
+}
+
+fn key_of(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl Backups {
+    /// BackupPolicies whose agents run in `image` unless a policy names one.
+    pub fn new(image: impl Into<String>, metrics: BackupMetrics) -> Self {
+        Self {
+            image: image.into(),
+            entries: Mutex::new(BTreeMap::new()),
+            runs: cluster::RunCache::default(),
+            resource: ApiResource::erase::<BackupPolicy>(&()),
+            metrics,
+        }
+    }
+
+    /// Brings the cluster in line with one BackupPolicy: checks its Secrets, applies what it
+    /// owns, runs a new backup-now token, folds finished runs into status and judges it.
+    pub async fn reconcile(
+        &self,
+        client: &Client,
+        object: &BackupPolicy,
+        errors: &[FieldError],
+        deleting: bool,
+    ) -> Result<Outcome, Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        let name = object.name_any();
+        let key = key_of(&namespace, &name);
+        let stored = object.status.clone().unwrap_or_default();
+        if deleting {
+            return Ok(Outcome::default());
+        }
+        // Nothing is created or changed while the spec is invalid; what the status says
+        // about past runs stays.
+        let keep = |errors: Vec<FieldError>, requeue_after| {
+            self.set_fields(&key, owned_fields(&stored), &stored);
+            Ok(Outcome {
+                errors,
+                requeue_after,
+                ..Outcome::default()
+            })
+        };
+        if !errors.is_empty() {
+            return keep(Vec::new(), None);
+        }
+        let owned = match builder::build(object, &self.image) {
+            Ok(owned) => owned,
+            Err(error) => return keep(vec![error.field_error()], None),
+        };
+        let mut missing = cluster::missing_secrets(client, &namespace, &owned.secrets).await?;
+        let alerting = match &object.spec.alerting {
+            Some(spec) if !spec.channels.is_empty() => {
+                match cluster::with_secrets(client, &namespace, |r| {
+                    adapter::alerting_config(spec, r)
+                })
+                .await?
+                {
+                    Ok(config) => Some(config),
+                    Err(error) => {
+                        missing.push(FieldError::new("spec.alerting", error.to_string()));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if !missing.is_empty() {
+            return keep(missing, Some(SECRET_RECHECK));
+        }
+
+        let backup_cron_job = cluster::apply_owned(client, &namespace, &name, &owned).await?;
+        let mut status = stored.clone();
+        status.cron_jobs = Some(OwnedCronJobs {
+            backup: Some(LocalObjectRef {
+                name: backup_cron_job.name_any(),
+            }),
+            verification: owned
+                .verify
+                .as_ref()
+                .map(|c| LocalObjectRef { name: c.name_any() }),
+        });
+        if let Some(token) = object.annotations().get(BACKUP_NOW_ANNOTATION)
+            && !token.is_empty()
+            && stored.last_backup_now_token.as_deref() != Some(token.as_str())
+        {
+            let job = builder::backup_now_job(&name, &backup_cron_job, token)
+                .map_err(|e| Error::BackupNow(e.to_string()))?;
+            let created = cluster::create_job(client, &namespace, &job).await?;
+            info!(backup_policy = %key, job = %job.name_any(), created, "backup-now Job for a new token");
+            status.last_backup_now_token = Some(token.clone());
+        }
+
+        let runs = cluster::runs(client, &namespace, &name, &self.runs).await?;
+        fold::fold(&mut status, &runs);
+        let now = Utc::now();
+        let policy = evaluate::PolicyRef {
+            namespace: &namespace,
+            name: &name,
+            created: object
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(fold::chrono_of),
+        };
+        let judged = evaluate::evaluate(&policy, &object.spec, &status, now);
+        status.open_alerts = self
+            .alert_round(&key, alerting, &stored, &judged.firing, now)
+            .await;
+        self.metrics.observe(&namespace, &name, &status);
+        let requeue_after = judged
+            .next_change
+            .and_then(|at| (at - now).to_std().ok())
+            .map(|d| d + Duration::from_secs(1));
+        self.set_fields(&key, owned_fields(&status), &stored);
+        Ok(Outcome {
+            errors: Vec::new(),
+            conditions: judged.conditions,
+            requeue_after,
+        })
+    }
+
+    /// One alert round for the policy; returns the open alerts for status. Without alerting
+    /// (or with no channels) nothing is sent and nothing is open.
+    async fn alert_round(
+        &self,
+        key: &str,
+        config: Option<crate::alert::AlertingConfig>,
+        stored: &BackupPolicyStatus,
+        firing: &[crate::alert::Alert],
+        now: chrono::DateTime<Utc>,
+    ) -> Vec<OpenAlert> {
+        let Some(config) = config else {
+            self.entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key.to_string())
+                .or_default()
+                .engine = None;
+            return Vec::new();
+        };
+        let taken = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_string())
+            .or_default()
+            .engine
+            .take();
+        let engine = match taken {
+            Some(mut engine) => engine.set_config(config).map(|()| engine),
+            None => {
+                // First sight (new policy, restart, new leader): what was already notified
+                // comes from status, so nothing is sent twice.
+                let state = AlertState::from_open_entries(&open_entries(stored), &config);
+                match Sinks::new() {
+                    Ok(sinks) => AlertEngine::new(config, state, sinks),
+                    Err(error) => {
+                        warn!(backup_policy = %key, %error, "alert sinks unavailable");
+                        return stored.open_alerts.clone();
+                    }
+                }
+            }
+        };
+        let mut engine = match engine {
+            Ok(engine) => engine,
+            Err(error) => {
+                warn!(backup_policy = %key, %error, "alerting configuration refused");
+                return stored.open_alerts.clone();
+            }
+        };
+        let report = engine.round(firing, now).await;
+        for (notification, error) in &report.failed {
+            warn!(backup_policy = %key, channel = %notification.channel, %error, "alert not delivered; retried next reconcile");
+        }
+        let open = engine
+            .state()
+            .open_entries()
+            .into_iter()
+            .map(|e| OpenAlert {
+                key: e.key,
+                severity: api_severity(e.severity),
+                since: fold::time(e.since),
+                last_notified: e.last_notified.map(fold::time),
+                summary: e.summary,
+            })
+            .collect();
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_string())
+            .or_default()
+            .engine = Some(engine);
+        open
+    }
+
+    fn set_fields(&self, key: &str, fields: Value, stored: &BackupPolicyStatus) {
+        let pending = fields != owned_fields(stored);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.entry(key.to_string()).or_default();
+        entry.fields = Some(fields);
+        entry.pending = pending;
+    }
+
+    /// Whether this module's status fields of `namespace/name` need writing although the
+    /// core's conditions did not change.
+    pub fn pending(&self, namespace: &str, name: &str) -> bool {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key_of(namespace, name))
+            .is_some_and(|e| e.pending)
+    }
+
+    /// Writes a BackupPolicy's whole owned status: the core's `conditions` and
+    /// `observedGeneration` plus this module's fields.
+    pub async fn write(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+        conditions: &[Condition],
+        observed_generation: Option<i64>,
+    ) -> Result<(), kube::Error> {
+        let key = key_of(namespace, name);
+        let fields = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .and_then(|e| e.fields.clone());
+        let mut status = match fields {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        if let Some(generation) = observed_generation {
+            status.insert("observedGeneration".into(), json!(generation));
+        }
+        status.insert("conditions".into(), json!(conditions));
+        let body = json!({
+            "apiVersion": self.resource.api_version,
+            "kind": self.resource.kind,
+            "status": Value::Object(status),
+        });
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &self.resource);
+        api.patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+        if let Some(entry) = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&key)
+        {
+            entry.pending = false;
+        }
+        Ok(())
+    }
+
+    /// Forgets BackupPolicies that are no longer present (deleted): alert engines and metric
+    /// series.
+    pub fn sweep(&self, present: &BTreeSet<String>) {
+        let gone: Vec<String> = {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            entries
+                .keys()
+                .filter(|k| !present.contains(*k))
+                .cloned()
+                .collect()
+        };
+        for key in gone {
+            self.entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            if let Some((namespace, name)) = key.split_once('/') {
+                self.metrics.remove(namespace, name);
+            }
+        }
+    }
+}
+
+/// The image agent Jobs run by default: [`AGENT_IMAGE_ENV`], else the operator's image at
+/// this version.
+pub fn default_image() -> String {
+    std::env::var(AGENT_IMAGE_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_AGENT_IMAGE.to_string())
+}
+
+fn api_severity(severity: crate::alert::Severity) -> crate::api::common::Severity {
+    use crate::api::common::Severity as Api;
+    match severity {
+        crate::alert::Severity::P0 => Api::P0,
+        crate::alert::Severity::P1 => Api::P1,
+        crate::alert::Severity::P2 => Api::P2,
+        crate::alert::Severity::P3 => Api::P3,
+    }
+}
+
+fn open_entries(stored: &BackupPolicyStatus) -> Vec<OpenAlertEntry> {
+    stored
+        .open_alerts
+        .iter()
+        .map(|a| OpenAlertEntry {
+            key: a.key.clone(),
+            severity: adapter::severity(a.severity),
+            since: fold::chrono_of(&a.since),
+            last_notified: a.last_notified.as_ref().map(fold::chrono_of),
+            summary: a.summary.clone(),
+            channels: Vec::new(),
+        })
+        .collect()
+}
+
+/// The status fields this module owns (no conditions, no observedGeneration).
+fn owned_fields(status: &BackupPolicyStatus) -> Value {
+    let mut status = status.clone();
+    status.conditions = Vec::new();
+    status.observed_generation = None;
+    serde_json::to_value(status).unwrap_or_else(|_| json!({}))
+}
+
+/// Downcasts a reconciled object to a BackupPolicy (the other kinds return `None`).
+pub fn as_backup_policy<K: Any>(object: &K) -> Option<&BackupPolicy> {
+    (object as &dyn Any).downcast_ref::<BackupPolicy>()
+}
+
+/// Adds the BackupPolicy Controller's secondary watches: its owned CronJobs and
+/// ServiceAccounts (a hand edit is set back at once) and the Jobs labelled with a policy's
+/// name (a run finishing updates status at once).
+pub fn watch_children(
+    controller: Controller<DynamicObject>,
+    client: &Client,
+    namespace: Option<&str>,
+) -> Controller<DynamicObject> {
+    let (cron_jobs, accounts, jobs): (Api<CronJob>, Api<ServiceAccount>, Api<Job>) = match namespace
+    {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let ours = watcher::Config::default().labels(builder::POLICY_LABEL);
+    let resource = ApiResource::erase::<BackupPolicy>(&());
+    controller
+        .owns(cron_jobs, ours.clone())
+        .owns(accounts, ours.clone())
+        .watches(jobs, ours, move |job: Job| {
+            let policy = job.labels().get(builder::POLICY_LABEL)?.clone();
+            let namespace = job.namespace()?;
+            Some(ObjectRef::new_with(&policy, resource.clone()).within(&namespace))
+        })
+}
+
+/// How often in-process state is checked against the Controller's store (deletions).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Forgets deleted BackupPolicies (alert engines, metric series) until `stop`.
+pub async fn sweep(
+    backups: std::sync::Arc<Backups>,
+    store: kube::runtime::reflector::Store<DynamicObject>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if store.is_empty() {
+            // Not listed yet (or nothing left): in-process state is rebuilt from status anyway.
+            continue;
+        }
+        let present: BTreeSet<String> = store
+            .state()
+            .iter()
+            .map(|o| key_of(&o.namespace().unwrap_or_default(), &o.name_any()))
+            .collect();
+        backups.sweep(&present);
+    }
+}
