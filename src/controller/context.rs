@@ -50,6 +50,13 @@ pub struct Context {
     pub settings: ReconcileSettings,
     /// The HealthMonitors this process probes.
     pub monitors: Arc<super::monitors::Monitors>,
+    /// The CronJobSpecs this process reconciles into CronJobs and watches.
+    pub cron_jobs: Arc<super::cron_job::CronJobs>,
+    /// The BackupPolicies this process reconciles into CronJobs and judges.
+    pub backups: Arc<super::backup::Backups>,
+    /// Which MaintenanceWindows cover which resources (filled by the MaintenanceWindow
+    /// reconciler, read by the other kinds).
+    pub maintenance: Arc<super::maintenance::MaintenanceIndex>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -70,10 +77,32 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             monitors: Arc::new(super::monitors::Monitors::new(metrics.monitor.clone())),
+            cron_jobs: Arc::new(super::cron_job::CronJobs::new(
+                super::cron_job::DEFAULT_AGENT_IMAGE,
+                super::cron_job::watch::Metrics::default(),
+            )),
+            backups: Arc::new(super::backup::Backups::new(
+                super::backup::DEFAULT_AGENT_IMAGE,
+                metrics.backup.clone(),
+            )),
+            maintenance: Arc::new(super::maintenance::MaintenanceIndex::new()),
             metrics,
             settings,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Runs HTTP triggers of CronJobSpecs in `image` (the operator's own image).
+    pub fn with_agent_image(mut self, image: &str) -> Self {
+        self.cron_jobs = Arc::new(super::cron_job::CronJobs::new(
+            image,
+            super::cron_job::watch::Metrics::default(),
+        ));
+        self.backups = Arc::new(super::backup::Backups::new(
+            image,
+            self.metrics.backup.clone(),
+        ));
+        self
     }
 
     /// Records one more consecutive failure of `key` and returns the delay before the retry:

@@ -17,6 +17,7 @@ pub mod conditions;
 pub mod context;
 pub mod cron_job;
 pub mod leader;
+pub mod maintenance;
 pub mod metrics;
 pub mod monitors;
 pub mod reconcile;
@@ -76,6 +77,7 @@ pub struct Operator {
     config: ControllerConfig,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    agent_image: String,
 }
 
 impl Operator {
@@ -89,7 +91,15 @@ impl Operator {
             config,
             metrics,
             health,
+            agent_image: cron_job::DEFAULT_AGENT_IMAGE.to_string(),
         }
+    }
+
+    /// The image CronJobSpec HTTP triggers run in (`watchkeeper agent trigger`): the
+    /// operator's own image. Default: [`cron_job::DEFAULT_AGENT_IMAGE`].
+    pub fn with_agent_image(mut self, image: impl Into<String>) -> Self {
+        self.agent_image = image.into();
+        self
     }
 
     /// This process's metrics.
@@ -113,12 +123,15 @@ impl Operator {
 
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
-        let ctx = Arc::new(Context::new(
-            self.client.clone(),
-            &self.config.identity,
-            self.metrics.clone(),
-            self.config.settings.clone(),
-        ));
+        let ctx = Arc::new(
+            Context::new(
+                self.client.clone(),
+                &self.config.identity,
+                self.metrics.clone(),
+                self.config.settings.clone(),
+            )
+            .with_agent_image(&self.agent_image),
+        );
         let Some(lease) = self.config.leader_election.clone() else {
             info!(identity = %self.config.identity, "leader election off: reconciling");
             self.health.set_leader(true);
@@ -181,7 +194,11 @@ async fn run_controllers(
     stop: CancellationToken,
 ) {
     let ns = namespace.as_deref();
-    let flusher = tokio::spawn(ctx.monitors.clone().run(ctx.client.clone(), stop.clone()));
+    let flusher = tokio::spawn(ctx.monitors.clone().run(
+        ctx.client.clone(),
+        ctx.recorder.clone(),
+        stop.clone(),
+    ));
     tokio::join!(
         run_kind::<HealthMonitor>(ctx.clone(), ns, health.clone(), stop.clone()),
         run_kind::<CronJobSpec>(ctx.clone(), ns, health.clone(), stop.clone()),
@@ -206,10 +223,18 @@ async fn run_kind<K: ManagedKind>(
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
         None => Api::all_with(ctx.client.clone(), &resource),
     };
-    let controller = Controller::new_with(api, watcher::Config::default(), resource);
+    let mut controller = Controller::new_with(api, watcher::Config::default(), resource);
     let store = controller.store();
     if K::KIND == HealthMonitor::KIND {
         ctx.monitors.set_store(store.clone());
+    }
+    if K::KIND == CronJobSpec::KIND {
+        controller = cron_job::watch_children(controller, &ctx.client, namespace);
+        tokio::spawn(cron_job::sweep(ctx.cron_jobs.clone(), store.clone(), stop.clone()));
+    }
+    if K::KIND == BackupPolicy::KIND {
+        controller = backup::watch_children(controller, &ctx.client, namespace);
+        tokio::spawn(backup::sweep(ctx.backups.clone(), store.clone(), stop.clone()));
     }
     // kube-runtime's `Store::wait_until_ready` wakes only the most recent waiter (one oneshot
     // waker), and the Controller itself waits on the same store; so re-poll with a short
