@@ -17,6 +17,7 @@ pub mod cli;
 pub mod controller;
 pub mod crdgen;
 pub mod docs;
+pub mod failover;
 pub mod monitor;
 pub mod probe;
 pub mod run;

@@ -1,0 +1,37 @@
+//! Failover engine: the FailoverPlan state machine, its gates and its step executors, with no
+//! Kubernetes types. The controller (and the embedded run mode) feed it observations and keep
+//! its [`FailoverRecord`] in the plan's status; the engine decides, runs steps, and records.
+//!
+//! Layout:
+//! - [`plan`]: the engine's view of a plan (regions, trigger gates, step retry policies).
+//! - [`record`]: the persisted state (phase, active region, attempt, every step's state).
+//! - [`gates`]: the pure trigger, approval, cooldown, maintenance and backup gates.
+//! - [`machine`]: [`decide`] and [`apply`], the pure state machine.
+//! - [`action`]: step actions with Secrets resolved, and the [`Executor`] traits.
+//! - [`http`], [`cloudflare`]: executors for HTTP calls and webhooks, and Cloudflare DNS.
+//! - [`driver`]: the loop that persists before acting, so a crash at any point resumes at the
+//!   step in progress and never repeats a finished one.
+//!
+//! See `docs/failover.md`.
+
+pub mod error;
+pub mod gates;
+pub mod machine;
+pub mod plan;
+pub mod record;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::FailoverError;
+pub use gates::{
+    BackupObservation, DrillRequest, MonitorObservation, Observations, Refusal, RefusalReason,
+};
+pub use machine::{
+    Action, Decision, IdempotencyKey, StepFailure, StepOutcome, StepRun, Transition, apply, decide,
+};
+pub use plan::{PlanPolicy, RegionPolicy, StepKind, StepPolicy, TriggerPolicy};
+pub use record::{
+    AttemptKind, AttemptRecord, AttemptResult, AttemptSummary, FailoverRecord, Phase, StepPhase,
+    StepRecord, TriggerSource,
+};
