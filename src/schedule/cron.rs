@@ -1,9 +1,28 @@
 //! Five-field cron expressions as the Kubernetes CronJob controller accepts them.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset as _,
+    TimeDelta, TimeZone as _, Utc,
+};
 use chrono_tz::Tz;
 
 use super::{ScheduleError, resolve_local};
+
+/// What a schedule does on the two days a year when local wall-clock time is not a one-to-one
+/// map to instants (see the [module documentation](super)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DstRule {
+    /// ISC (Vixie) cron: a skipped local time fires once at the transition; a repeated local
+    /// time fires once, on its first pass. Used by maintenance windows and every schedule that
+    /// watchkeeper itself decides on.
+    #[default]
+    Vixie,
+    /// What the Kubernetes CronJob controller does (robfig/cron v3 inside
+    /// kube-controller-manager): a skipped local time does not fire at all, and a repeated local
+    /// time fires on *both* passes (kubernetes/kubernetes#121594). Used for CronJobSpecs, whose
+    /// runs Kubernetes starts, so that lateness is judged against the runs it really makes.
+    Kubernetes,
+}
 
 /// How many days a search walks before giving up. Nine years cover `0 0 29 2 *` across the
 /// non-leap year 2100; expressions that never fire are rejected at parse time.
@@ -37,6 +56,7 @@ pub struct CronSchedule {
     days_of_week: u8,
     dom_star: bool,
     dow_star: bool,
+    dst: DstRule,
 }
 
 struct Field {
@@ -252,6 +272,7 @@ impl CronSchedule {
             days_of_week: dow.bits as u8,
             dom_star: dom.star,
             dow_star: dow.star,
+            dst: DstRule::Vixie,
         };
         if !schedule.can_fire() {
             return Err(error(
@@ -269,6 +290,18 @@ impl CronSchedule {
     /// The time zone the expression is evaluated in.
     pub fn time_zone(&self) -> Tz {
         self.tz
+    }
+
+    /// The same schedule with another daylight saving time rule (parsing gives
+    /// [`DstRule::Vixie`]).
+    pub fn with_dst_rule(mut self, rule: DstRule) -> Self {
+        self.dst = rule;
+        self
+    }
+
+    /// The daylight saving time rule in force.
+    pub fn dst_rule(&self) -> DstRule {
+        self.dst
     }
 
     /// Whether some day in some year matches (only day-of-month restrictions in short months can
@@ -312,6 +345,9 @@ impl CronSchedule {
 
     /// The first firing strictly after `after`, or `None` if there is none within nine years.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.dst == DstRule::Kubernetes {
+            return self.next_after_kubernetes(after);
+        }
         let local = after.with_timezone(&self.tz).naive_local().date();
         // Start two days early: a skipped local time of the previous day can map to an instant
         // after `after` (gaps are at most a day long).
@@ -339,6 +375,9 @@ impl CronSchedule {
 
     /// The last firing strictly before `before`, or `None` if there is none within nine years.
     pub fn previous_before(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.dst == DstRule::Kubernetes {
+            return self.previous_before_kubernetes(before);
+        }
         let local = before.with_timezone(&self.tz).naive_local().date();
         let mut date = local.checked_add_days(Days::new(2))?;
         let first_hour = self.hours().next()?;
@@ -424,6 +463,108 @@ impl CronSchedule {
             }
         }
         out
+    }
+}
+
+/// [`DstRule::Kubernetes`] searches. On a day whose UTC offset does not change, local order is
+/// instant order and every local time exists once, so the search walks local times in order
+/// like the ISC one; on a transition day every matching local time is mapped to all the instants
+/// it denotes (none in a gap, two in a repeat) and the best one is kept.
+impl CronSchedule {
+    /// Whether the UTC offset is the same from an hour before `date` starts until an hour after
+    /// it ends (sampled every 6 hours: offsets never change and change back within 6 hours).
+    fn steady_day(&self, date: NaiveDate) -> bool {
+        let Some(start) = date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc() - TimeDelta::hours(15))
+        else {
+            return false;
+        };
+        let offset = |u: DateTime<Utc>| self.tz.offset_from_utc_datetime(&u.naive_utc()).fix();
+        let first = offset(start);
+        (1..=9).all(|k| offset(start + TimeDelta::hours(6 * k)) == first)
+    }
+
+    /// Every instant `date hour:minute` denotes in the zone: none in a gap, two in a repeat.
+    fn instants(&self, date: NaiveDate, hour: u32, minute: u32) -> [Option<DateTime<Utc>>; 2] {
+        let Some(time) = NaiveTime::from_hms_opt(hour, minute, 0) else {
+            return [None, None];
+        };
+        match self.tz.from_local_datetime(&NaiveDateTime::new(date, time)) {
+            LocalResult::Single(t) => [Some(t.with_timezone(&Utc)), None],
+            LocalResult::Ambiguous(a, b) => {
+                [Some(a.with_timezone(&Utc)), Some(b.with_timezone(&Utc))]
+            }
+            LocalResult::None => [None, None],
+        }
+    }
+
+    /// All firings on `date` (transition days only; at most 2 × 1440).
+    fn all_on(&self, date: NaiveDate) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.hours()
+            .flat_map(move |h| self.minutes().map(move |m| (h, m)))
+            .flat_map(move |(h, m)| self.instants(date, h, m))
+            .flatten()
+    }
+
+    fn next_after_kubernetes(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&self.tz).naive_local().date();
+        let mut date = local.checked_sub_days(Days::new(2))?;
+        let mut found: Option<(DateTime<Utc>, NaiveDate)> = None;
+        for _ in 0..SEARCH_DAYS {
+            if let Some((best, on)) = found {
+                // Later days cannot fire earlier (one spare day for shifts at midnight).
+                if date > on.succ_opt()? {
+                    return Some(best);
+                }
+            }
+            if self.day_matches(date) {
+                let candidate = if self.steady_day(date) {
+                    self.hours()
+                        .flat_map(|h| self.minutes().map(move |m| (h, m)))
+                        .find_map(|(h, m)| self.instants(date, h, m)[0].filter(|t| *t > after))
+                } else {
+                    self.all_on(date).filter(|t| *t > after).min()
+                };
+                if let Some(t) = candidate
+                    && found.is_none_or(|(best, _)| t < best)
+                {
+                    found = Some((t, found.map_or(date, |(_, on)| on)));
+                }
+            }
+            date = date.succ_opt()?;
+        }
+        found.map(|(best, _)| best)
+    }
+
+    fn previous_before_kubernetes(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = before.with_timezone(&self.tz).naive_local().date();
+        let mut date = local.checked_add_days(Days::new(2))?;
+        let mut found: Option<(DateTime<Utc>, NaiveDate)> = None;
+        for _ in 0..SEARCH_DAYS {
+            if let Some((best, on)) = found
+                && date < on.pred_opt()?
+            {
+                return Some(best);
+            }
+            if self.day_matches(date) {
+                let candidate = if self.steady_day(date) {
+                    self.hours()
+                        .rev()
+                        .flat_map(|h| self.minutes().rev().map(move |m| (h, m)))
+                        .find_map(|(h, m)| self.instants(date, h, m)[0].filter(|t| *t < before))
+                } else {
+                    self.all_on(date).filter(|t| *t < before).max()
+                };
+                if let Some(t) = candidate
+                    && found.is_none_or(|(best, _)| t > best)
+                {
+                    found = Some((t, found.map_or(date, |(_, on)| on)));
+                }
+            }
+            date = date.pred_opt()?;
+        }
+        found.map(|(best, _)| best)
     }
 }
 

@@ -20,12 +20,17 @@
 //!   (daylight-time) instant, so a daily job never runs twice.
 //!
 //! Both rules are implemented once, in [`resolve_local`], and used by every schedule kind.
+//!
+//! CronJobSpec schedules are run by the Kubernetes CronJob controller, which skips gap times and
+//! fires repeated times twice; [`DstRule::Kubernetes`] reproduces that for them (see
+//! `docs/decisions.md`).
 
 mod cron;
 mod rrule;
+pub mod watch;
 mod window;
 
-pub use cron::CronSchedule;
+pub use cron::{CronSchedule, DstRule};
 pub use rrule::RecurrenceRule;
 pub use window::{Window, WindowSchedule};
 
