@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::conditions::{self, ConditionStatus, DesiredCondition, Transition};
 use super::context::{Context, FIELD_MANAGER};
+use super::cron_job;
 use super::metrics::ReconcileResult;
 use super::monitors;
 use super::status::{self, StatusPlan};
@@ -82,6 +83,9 @@ pub enum Error {
     /// The object has no namespace (all watchkeeper kinds are namespaced).
     #[error("{kind} {name}: metadata.namespace is missing")]
     MissingNamespace { kind: &'static str, name: String },
+    /// Reconciling a CronJobSpec's CronJob, Jobs or Secrets failed.
+    #[error(transparent)]
+    CronJob(#[from] cron_job::Error),
 }
 
 impl Error {
@@ -95,6 +99,7 @@ impl Error {
                 _ => "transport",
             },
             Self::MissingNamespace { .. } => "missing_namespace",
+            Self::CronJob(error) => error.class(),
         }
     }
 }
@@ -167,14 +172,29 @@ pub async fn reconcile_object<K: ManagedKind>(
 pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let target = Target::typed(&*object)?;
-    let errors = object.validate();
-    let extra = match monitors::as_health_monitor(&*object) {
+    let mut errors = object.validate();
+    let mut extra = match monitors::as_health_monitor(&*object) {
         Some(monitor) => {
             let valid = errors.is_empty() && !target.deleting;
             vec![ctx.monitors.reconcile(&ctx.client, monitor, valid).await]
         }
         None => Vec::new(),
     };
+    let mut requeue_after = None;
+    if let Some(spec) = cron_job::as_cron_job_spec(&*object) {
+        let outcome = ctx
+            .cron_jobs
+            .reconcile(&ctx.client, spec, &errors, target.deleting)
+            .await;
+        match outcome {
+            Ok(outcome) => {
+                errors.extend(outcome.errors);
+                extra.extend(outcome.conditions);
+                requeue_after = outcome.requeue_after;
+            }
+            Err(error) => return finish(&target, Err(error.into()), started, &ctx),
+        }
+    }
     let result = sync(
         &target,
         object.conditions(),
@@ -185,6 +205,9 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
     )
     .await;
     let action = finish(&target, result, started, &ctx)?;
+    if let Some(after) = requeue_after {
+        return Ok(Action::requeue(after.min(ctx.settings.resync)));
+    }
     // A monitor that cannot be probed (typically a Secret not created yet: Secrets are not
     // watched) is looked at again after the longest retry delay, not only at the resync.
     if extra
@@ -284,7 +307,9 @@ async fn sync(
         &desired,
         Timestamp::now(),
     );
-    if !plan.changed {
+    let pending = target.kind == CronJobSpec::KIND
+        && ctx.cron_jobs.pending(&target.namespace, &target.name);
+    if !plan.changed && !pending {
         debug!(kind = target.kind, namespace = %target.namespace, name = %target.name, "status up to date");
         return Ok(verdict);
     }
@@ -304,6 +329,17 @@ async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Resu
             .write(
                 &ctx.client,
                 &monitor_key(target),
+                &plan.conditions,
+                plan.observed_generation,
+            )
+            .await
+    } else if target.kind == CronJobSpec::KIND {
+        // One writer per CronJobSpec status: the run and health fields go along.
+        ctx.cron_jobs
+            .write(
+                &ctx.client,
+                &target.namespace,
+                &target.name,
                 &plan.conditions,
                 plan.observed_generation,
             )

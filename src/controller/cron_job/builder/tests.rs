@@ -214,7 +214,9 @@ fn the_arguments_parse_as_the_agent_expects() {
         std::iter::once("watchkeeper".to_string()).chain(args.into_iter().skip(1)),
     )
     .unwrap();
-    let crate::agent::AgentCommand::Trigger(args) = parsed.agent;
+    let crate::agent::AgentCommand::Trigger(args) = parsed.agent else {
+        panic!("the container runs `agent trigger`");
+    };
     assert_eq!(args.retries, 2);
     assert_eq!(args.timeout, std::time::Duration::from_secs(300));
     assert_eq!(args.headers_from_env, ["X-Api-Key=WATCHKEEPER_HEADER_1"]);
