@@ -4,8 +4,16 @@
 //! `watchkeeper agent backup|verify|restore`.
 
 pub mod config;
+pub mod crypto;
+pub mod dump;
+pub mod manifest;
+pub mod pg;
+pub mod prune;
 pub mod report;
+pub mod restore;
 pub mod retention;
+pub mod store;
+pub mod verify;
 
 pub use retention::{
     BackupRecord, KeepReason, RetentionDecision, RetentionPolicy, plan, sample_daily_history,
