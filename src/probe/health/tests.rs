@@ -335,8 +335,6 @@ fn component_rules_read_their_component() {
         error_rate_pct: availability.map(|a| 100.0 - a),
         value_samples: if value_mean.is_some() { samples } else { 0 },
         value_mean,
-        value_min: None,
-        value_max: None,
         value_last: None,
     };
     snap.components = vec![

@@ -1,144 +1,103 @@
-//! Latency storage of one time bucket: a few exact values, or a histogram once there are many.
+//! Latency bins: one fixed log-scale scale shared by every bucket of every monitor.
 //!
-//! Most buckets of short windows hold one or two probes (a 5m window at a 10 s interval has
-//! 15 s buckets), and a full histogram for each would cost ~1.3 KB where 8 bytes do. So a bucket
-//! keeps up to [`INLINE_VALUES`] latencies as they are, and turns into an hdrhistogram on the
-//! next one. Window queries merge every bucket into one histogram, so both forms answer alike.
+//! A latency `v` (µs) falls in bin `ceil(log_γ(v / MIN_US))` with `γ = (1 + α) / (1 − α)` and
+//! `α` = [`RELATIVE_ERROR`]; bin `i ≥ 1` covers `(MIN_US·γ^(i−1), MIN_US·γ^i]` and is reported
+//! as `2·MIN_US·γ^i / (γ + 1)`, which is within `α` of every value in the bin. Bin 0 holds
+//! everything up to [`MIN_US`] (reported as `MIN_US`, within 10 µs). Values above
+//! [`MAX_LATENCY_US`] count in the last bin. The scale has [`BINS`] bins, so a bin number fits a
+//! `u16` and a whole histogram can be merged on the stack for a query; buckets keep only the
+//! bins they use (see `window.rs`).
 
-use hdrhistogram::Histogram;
+/// Relative error of a reported quantile against the latency of the sample at that rank.
+pub const RELATIVE_ERROR: f64 = 0.03;
 
-/// Latencies a bucket keeps exactly before switching to a histogram: 32 × 4 bytes is about a
-/// tenth of a histogram's counters, so the switch happens where it starts to save memory.
-pub(crate) const INLINE_VALUES: usize = 32;
+/// Smallest latency told apart from zero, in microseconds.
+pub const MIN_US: f64 = 10.0;
 
-/// Largest latency kept apart from others, in microseconds (one hour). Longer latencies count as
-/// one hour; no probe timeout is that long.
-pub(crate) const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Largest latency kept apart from others, in microseconds (one hour); no probe timeout is
+/// that long.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
-/// Finest histogram resolution, in microseconds: 32 µs (±0.016 ms) is far below what a health
-/// check cares about, and skipping the finer bins halves a histogram of millisecond latencies.
-/// Above 1 ms the relative precision of `sigfig` applies.
-pub(crate) const RESOLUTION_US: u64 = 32;
+/// Number of bins on the scale (`bin(MAX_LATENCY_US) + 1`, checked by a test).
+pub const BINS: usize = 330;
 
-/// Histogram shape shared by every bucket of one [`super::MonitorStats`] so that buckets merge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Shape {
-    /// Significant decimal digits kept (1–3): 1 keeps latencies within ~6 %, 2 within ~1 %.
-    pub sigfig: u8,
+/// `γ`, the ratio between the upper bounds of two neighbouring bins.
+fn gamma() -> f64 {
+    (1.0 + RELATIVE_ERROR) / (1.0 - RELATIVE_ERROR)
 }
 
-impl Shape {
-    /// An empty histogram of this shape. It starts small and grows its counters up to the
-    /// largest latency recorded, so fast endpoints cost less than the worst case.
-    pub fn histogram(self) -> Result<Histogram<u32>, hdrhistogram::CreationError> {
-        let mut histogram =
-            Histogram::new_with_bounds(RESOLUTION_US, 2 * RESOLUTION_US, self.sigfig)?;
-        histogram.auto(true);
-        Ok(histogram)
+/// The bin of a latency in microseconds.
+pub fn bin(micros: u64) -> u16 {
+    let v = micros.min(MAX_LATENCY_US) as f64;
+    if v <= MIN_US {
+        return 0;
     }
+    let i = ((v / MIN_US).ln() / gamma().ln()).ceil();
+    // `i` is at most BINS - 1 for MAX_LATENCY_US (tested); the clamp keeps rounding safe.
+    (i as usize).min(BINS - 1) as u16
+}
 
-    /// Most bytes one histogram of this shape can hold: counters up to [`MAX_LATENCY_US`], twice
-    /// over because growing a vector may double its capacity.
-    pub fn histogram_bytes(self) -> usize {
-        Histogram::<u32>::new_with_bounds(RESOLUTION_US, MAX_LATENCY_US, self.sigfig).map_or(
-            0,
-            |h| {
-                2 * h.distinct_values() * std::mem::size_of::<u32>()
-                    + std::mem::size_of::<Histogram<u32>>()
-            },
-        )
+/// The value reported for bin `i`, in microseconds.
+pub fn representative_us(i: u16) -> f64 {
+    if i == 0 {
+        return MIN_US;
     }
+    let g = gamma();
+    2.0 * MIN_US * g.powi(i32::from(i)) / (g + 1.0)
 }
 
-/// The latencies recorded into one bucket.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Latencies {
-    /// No latency yet.
-    #[default]
-    Empty,
-    /// Up to [`INLINE_VALUES`] latencies in microseconds, exactly.
-    Inline(Vec<u32>),
-    /// A histogram, once there were more.
-    Histogram(Box<Histogram<u32>>),
+/// A window's latencies merged from its buckets: one counter per bin.
+pub struct Merged {
+    counts: Box<[u64; BINS]>,
+    total: u64,
 }
 
-impl Latencies {
-    /// Records one latency in microseconds (clamped to 1 µs … [`MAX_LATENCY_US`]).
-    pub fn record(&mut self, micros: u64, shape: Shape) {
-        let micros = micros.clamp(1, MAX_LATENCY_US);
-        match self {
-            Self::Empty => {
-                *self = Self::Inline(vec![inline_value(micros)]);
-            }
-            Self::Inline(values) if values.len() < INLINE_VALUES => {
-                // Grow in small steps: the capacity is the memory actually held.
-                if values.len() == values.capacity() {
-                    values.reserve_exact(if values.len() < 4 { 1 } else { 8 });
-                }
-                values.push(inline_value(micros));
-            }
-            Self::Inline(values) => {
-                // A histogram with valid constant bounds; if it could not be built the values
-                // stay inline and the newest is dropped, which keeps the memory bound.
-                if let Ok(mut histogram) = shape.histogram() {
-                    for &v in values.iter() {
-                        put(&mut histogram, u64::from(v));
-                    }
-                    put(&mut histogram, micros);
-                    *self = Self::Histogram(Box::new(histogram));
-                }
-            }
-            Self::Histogram(histogram) => put(histogram, micros),
+impl Merged {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self {
+            counts: Box::new([0; BINS]),
+            total: 0,
         }
     }
 
-    /// Adds these latencies to `into` (a histogram of the same shape).
-    pub fn merge_into(&self, into: &mut Histogram<u32>) {
-        match self {
-            Self::Empty => {}
-            Self::Inline(values) => {
-                for &v in values {
-                    put(into, u64::from(v));
-                }
-            }
-            Self::Histogram(histogram) => {
-                // Same bounds and precision, so adding cannot fail; a saturated counter is the
-                // worst outcome and is acceptable for statistics.
-                let _ = into.add(histogram.as_ref());
-            }
+    /// Adds `count` latencies in bin `i`.
+    pub fn add(&mut self, i: u16, count: u64) {
+        if let Some(c) = self.counts.get_mut(usize::from(i)) {
+            *c += count;
+            self.total += count;
         }
     }
 
-    /// Heap bytes held now.
-    pub fn heap_bytes(&self) -> usize {
-        match self {
-            Self::Empty => 0,
-            Self::Inline(values) => values.capacity() * std::mem::size_of::<u32>(),
-            Self::Histogram(histogram) => {
-                histogram.distinct_values() * std::mem::size_of::<u32>()
-                    + std::mem::size_of::<Histogram<u32>>()
+    /// The latency in milliseconds at quantile `q` (the sample of rank `ceil(q·n)`), reported
+    /// as its bin's representative; unset when empty.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0u64;
+        for (i, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(representative_us(i as u16) / 1000.0);
             }
         }
-    }
-
-    /// Most heap bytes one bucket can hold with this shape.
-    pub fn max_heap_bytes(shape: Shape) -> usize {
-        // The inline vector may reach a capacity slightly above INLINE_VALUES (growth steps of 8).
-        let inline = (INLINE_VALUES + 8) * std::mem::size_of::<u32>();
-        inline.max(shape.histogram_bytes())
+        None
     }
 }
 
-/// A clamped latency as stored inline (fits: MAX_LATENCY_US < u32::MAX).
-fn inline_value(micros: u64) -> u32 {
-    u32::try_from(micros).unwrap_or(u32::MAX)
-}
-
-/// Records into an auto-resizing histogram (growing it up to the value; `saturating_record`
-/// would clamp instead of growing). Values are at most [`MAX_LATENCY_US`], so growing only fails
-/// if memory does; the value then counts as the largest one the histogram holds.
-fn put(histogram: &mut Histogram<u32>, micros: u64) {
-    if histogram.record(micros).is_err() {
-        histogram.saturating_record(micros);
+/// Adds one latency to a bucket's sparse histogram (`(bin, count)` sorted by bin).
+pub fn record(bins: &mut Vec<(u16, u32)>, micros: u64) {
+    let b = bin(micros);
+    match bins.binary_search_by_key(&b, |&(i, _)| i) {
+        Ok(at) => bins[at].1 = bins[at].1.saturating_add(1),
+        Err(at) => {
+            // Grow in small steps: the capacity is memory the bucket holds until it is sealed.
+            if bins.len() == bins.capacity() {
+                bins.reserve_exact(4);
+            }
+            bins.insert(at, (b, 1));
+        }
     }
 }

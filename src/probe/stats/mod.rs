@@ -1,33 +1,31 @@
-//! Rolling-window statistics of one monitor and its components, in bounded memory.
+//! Rolling-window statistics of one monitor and its components, in small bounded memory.
 //!
 //! Every probe becomes a [`Sample`]. [`MonitorStats`] keeps, for each window the spec names
 //! (e.g. 5m, 1h, 24h, 30d), a ring of time buckets; each bucket counts samples, up samples and
-//! the latency sum, keeps the latencies (exactly while few, then in an hdrhistogram), and per
-//! component counts up/down and sums the numeric body value. A query merges the buckets inside
-//! the window into a [`WindowSnapshot`]: uptime, error rate, exact mean latency, p95 and p99 from
-//! the merged histogram, and per-component availability and value statistics.
+//! the latency sum, keeps a sparse log-scale latency histogram, and per component counts
+//! up/down and sums the numeric body value. A query merges the buckets inside the window into a
+//! [`WindowSnapshot`]: uptime, error rate, exact mean latency, p95 and p99 from the merged
+//! histogram, and per-component availability and value mean.
 //!
-//! **Bucket ladder.** A window `W` gets `buckets_per_window` buckets (default 20) of width
-//! `W / 20`: 15 s for 5m, 3 min for 1h, 72 min for 24h, 36 h for 30d. The window edge moves in
-//! steps of one bucket (see `window.rs`): a 5m window answers over the last 4m45s–5m.
+//! **Bucket ladder.** A window `W` gets `buckets_per_window` buckets (default 12) of width
+//! `W / 12`: 25 s for 5m, 5 min for 1h, 2 h for 24h, 2.5 days for 30d. The window edge moves in
+//! steps of one bucket (see `window.rs`): a 5m window answers over the last 4m35s–5m, a 30d
+//! window over the last 27.5–30 days. More buckets move the edge in finer steps and cost
+//! memory in proportion.
 //!
-//! **Precision.** Counts, uptime, error rate, the mean latency and component statistics are
-//! exact. p95/p99 come from a histogram with `latency_sigfig` significant digits (default 1):
-//! the reported value is the middle of the histogram bin holding the true quantile, within
-//! about ±3 % of it above 1 ms and ±0.016 ms below (±0.5 % with 2 digits, at ~8× the memory
-//! per busy bucket).
+//! **Accuracy.** Counts, uptime, error rate and the mean latency are exact. p95/p99 come from a
+//! fixed log-scale histogram (`latency.rs`): the reported value is within ±3 % of the latency of
+//! the sample at that rank (±0.01 ms below 10 µs), whatever the window. Component availability
+//! and error rate are exact; a component's value mean is within ±1e-7 (relative): each bucket's
+//! value sum is kept as `f64` while the bucket fills and rounded once to `f32` when it is sealed.
 //!
-//! **Memory bound.** Memory depends on the windows and the number of components, never on the
-//! number of samples: per window `(ceil(W / width) + 1)` buckets, each at most
-//! `size_of::<Bucket>()` + one histogram (or 40 inline latencies) + 40 bytes per component.
-//! [`MonitorStats::memory_bound_bytes`] computes it; with the defaults, windows 5m/1h/24h/30d
-//! and 4 components it is about 290 KB (390 KB with the API's maximum of 32 components). What a
-//! monitor really holds is far less, because short windows keep their few latencies inline and
-//! histograms only grow as far as the largest latency seen. Measured after a month of probes
-//! every 10 s: 21 KB for the default windows 5m/1h/24h and an endpoint answering within 80 ms,
-//! 37 KB with 30d added, 72 KB for latencies spread up to 30 s with 4 components. Fewer
-//! `buckets_per_window` cost proportionally less. At most `max_components` distinct component
-//! names and `max_exclusions` exclusion ranges are kept.
+//! **Memory.** Each window's buckets are encoded into one byte string with variable-length
+//! integers (only the histogram bins a bucket used are written; see `window.rs`), so
+//! memory follows what happened, not the number of samples: a monitor probed every 10 s with
+//! windows 5m/1h/24h/30d and two components holds a few kilobytes after a month
+//! (`tests.rs` measures it: [`MonitorStats::heap_bytes`]). [`MonitorStats::memory_bound_bytes`]
+//! is the hard bound, reached only if every bucket used every latency bin. At most
+//! `max_components` distinct component names and `max_exclusions` exclusion ranges are kept.
 //!
 //! **Exclusions.** [`MonitorStats::exclude`] registers a time range (a maintenance window);
 //! samples whose time falls in it are counted as `excluded_samples` and count toward nothing
@@ -46,14 +44,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use latency::Shape;
-use window::{ComponentBucket, Ring};
+use latency::Merged;
+use window::{Bucket, ComponentCounts, Ring};
 
 /// Longest window kept (400 days): longer ones are a spec mistake, not a statistic.
 pub const MAX_WINDOW: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// Most windows one monitor may keep (the HealthMonitor API allows 8).
 pub const MAX_WINDOWS: usize = 16;
+
+/// Most component names any configuration may keep (the API allows 32).
+pub const MAX_COMPONENTS: usize = 256;
 
 /// Why statistics could not be set up or queried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,11 +74,11 @@ pub enum StatsError {
         /// The offending window.
         window: Duration,
     },
-    /// Latency precision outside 1–3 significant digits.
-    #[error("statistics latency_sigfig {sigfig}: must be 1, 2 or 3")]
-    BadSigfig {
+    /// Zero buckets per window, or more than 1,000.
+    #[error("statistics buckets_per_window {buckets}: must be 1 to 1000")]
+    BadBuckets {
         /// The offending value.
-        sigfig: u8,
+        buckets: u32,
     },
     /// A query for a window the monitor does not keep.
     #[error("statistics window {window:?} is not kept for this monitor (kept: {kept:?})")]
@@ -102,9 +103,8 @@ pub enum StatsError {
 pub struct StatsConfig {
     /// Buckets per window: more buckets move the window edge in finer steps and cost memory.
     pub buckets_per_window: u32,
-    /// Significant digits of latency histograms (1–3): more digits, finer p95/p99, more memory.
-    pub latency_sigfig: u8,
-    /// Distinct component names kept; further names are ignored (the API allows 32).
+    /// Distinct component names kept (at most [`MAX_COMPONENTS`]); further names are ignored
+    /// (the API allows 32).
     pub max_components: usize,
     /// Exclusion ranges kept; the oldest is forgotten first.
     pub max_exclusions: usize,
@@ -113,8 +113,7 @@ pub struct StatsConfig {
 impl Default for StatsConfig {
     fn default() -> Self {
         Self {
-            buckets_per_window: 20,
-            latency_sigfig: 1,
+            buckets_per_window: 12,
             max_components: 32,
             max_exclusions: 64,
         }
@@ -183,10 +182,6 @@ pub struct ComponentSnapshot {
     pub value_samples: u64,
     /// Mean of the values.
     pub value_mean: Option<f64>,
-    /// Smallest value.
-    pub value_min: Option<f64>,
-    /// Largest value.
-    pub value_max: Option<f64>,
     /// The newest value, if it was read inside the window.
     pub value_last: Option<f64>,
 }
@@ -202,7 +197,6 @@ struct KnownComponent {
 #[derive(Clone, Debug)]
 pub struct MonitorStats {
     config: StatsConfig,
-    shape: Shape,
     rings: Vec<(Duration, Ring)>,
     components: Vec<KnownComponent>,
     /// Excluded ranges `[start, end)` in ms since the epoch.
@@ -219,11 +213,15 @@ impl MonitorStats {
 
     /// Statistics over `windows` with explicit tuning.
     pub fn with_config(windows: &[Duration], config: StatsConfig) -> Result<Self, StatsError> {
-        if !(1..=3).contains(&config.latency_sigfig) {
-            return Err(StatsError::BadSigfig {
-                sigfig: config.latency_sigfig,
+        if !(1..=1000).contains(&config.buckets_per_window) {
+            return Err(StatsError::BadBuckets {
+                buckets: config.buckets_per_window,
             });
         }
+        let config = StatsConfig {
+            max_components: config.max_components.min(MAX_COMPONENTS),
+            ..config
+        };
         let mut distinct: Vec<Duration> = Vec::new();
         for &window in windows {
             if window.is_zero() || window > MAX_WINDOW {
@@ -247,9 +245,6 @@ impl MonitorStats {
             .collect();
         Ok(Self {
             config,
-            shape: Shape {
-                sigfig: config.latency_sigfig,
-            },
             rings,
             components: Vec::new(),
             exclusions: Vec::new(),
@@ -295,41 +290,27 @@ impl MonitorStats {
         let at_ms = sample.at.timestamp_millis();
         let excluded = self.is_excluded(sample.at);
         let micros = u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX);
-        let slots: Vec<Option<usize>> = if excluded {
+        let readings: Vec<(usize, Option<bool>, Option<f64>)> = if excluded {
             Vec::new()
         } else {
             sample
                 .components
                 .iter()
-                .map(|c| self.component_slot(&c.name))
+                .filter_map(|c| Some((self.component_slot(&c.name)?, c.up, c.value)))
                 .collect()
         };
         for (_, ring) in &mut self.rings {
-            let Some(bucket) = ring.bucket_mut(at_ms) else {
-                continue;
-            };
-            if excluded {
-                bucket.excluded = bucket.excluded.saturating_add(1);
-                continue;
-            }
-            bucket.total = bucket.total.saturating_add(1);
-            if sample.up {
-                bucket.up = bucket.up.saturating_add(1);
-            }
-            bucket.latency_sum_us = bucket.latency_sum_us.saturating_add(micros);
-            bucket.latencies.record(micros, self.shape);
-            for (component, slot) in sample.components.iter().zip(&slots) {
-                if let Some(slot) = *slot {
-                    bucket
-                        .component_mut(slot)
-                        .record(component.up, component.value);
+            ring.record(at_ms, |bucket: &mut Bucket| {
+                if excluded {
+                    bucket.record_excluded();
+                } else {
+                    bucket.record(sample.up, micros, &readings);
                 }
-            }
+            });
         }
         if !excluded {
-            for (component, slot) in sample.components.iter().zip(&slots) {
-                let (Some(slot), Some(value)) = (*slot, component.value.filter(|v| v.is_finite()))
-                else {
+            for &(slot, _, value) in &readings {
+                let Some(value) = value.filter(|v| v.is_finite()) else {
                     continue;
                 };
                 if let Some(known) = self.components.get_mut(slot)
@@ -362,26 +343,20 @@ impl MonitorStats {
         let mut up = 0u64;
         let mut excluded = 0u64;
         let mut latency_sum_us = 0u128;
-        let mut histogram = self.shape.histogram().ok();
-        let mut components = vec![ComponentBucket::default(); self.components.len()];
-        for bucket in ring.in_window(now_ms) {
+        let mut histogram = Merged::new();
+        let mut components = vec![ComponentCounts::default(); self.components.len()];
+        ring.for_each_in_window(now_ms, |bucket| {
             total += u64::from(bucket.total);
             up += u64::from(bucket.up);
             excluded += u64::from(bucket.excluded);
             latency_sum_us += u128::from(bucket.latency_sum_us);
-            if let Some(h) = histogram.as_mut() {
-                bucket.latencies.merge_into(h);
+            for &(bin, count) in &bucket.bins {
+                histogram.add(bin, u64::from(count));
             }
             for (merged, counts) in components.iter_mut().zip(&bucket.components) {
                 merged.merge(counts);
             }
-        }
-        let quantile_ms = |q: f64| {
-            histogram.as_ref().filter(|h| !h.is_empty()).map(|h| {
-                let bin_middle = h.median_equivalent(h.value_at_quantile(q));
-                bin_middle as f64 / 1000.0
-            })
-        };
+        });
         let oldest_ms = now_ms.saturating_sub(ring.window_ms);
         Ok(WindowSnapshot {
             window,
@@ -390,8 +365,8 @@ impl MonitorStats {
             uptime_pct: percent(up, total),
             error_rate_pct: percent(total - up, total),
             mean_ms: (total > 0).then(|| latency_sum_us as f64 / total as f64 / 1000.0),
-            p95_ms: quantile_ms(0.95),
-            p99_ms: quantile_ms(0.99),
+            p95_ms: histogram.quantile_ms(0.95),
+            p99_ms: histogram.quantile_ms(0.99),
             components: self
                 .components
                 .iter()
@@ -416,7 +391,7 @@ impl MonitorStats {
             + self
                 .rings
                 .iter()
-                .map(|(_, r)| r.max_heap_bytes(self.shape, components))
+                .map(|(_, r)| r.max_heap_bytes(components))
                 .sum::<usize>()
             + components * (std::mem::size_of::<KnownComponent>() + 64)
             + self.config.max_exclusions * 2 * std::mem::size_of::<(i64, i64)>()
@@ -473,7 +448,7 @@ impl MonitorStats {
 /// A component's snapshot from its merged counts.
 fn component_snapshot(
     known: &KnownComponent,
-    c: &ComponentBucket,
+    c: &ComponentCounts,
     oldest_ms: i64,
     now_ms: i64,
 ) -> ComponentSnapshot {
@@ -487,8 +462,6 @@ fn component_snapshot(
         error_rate_pct: percent(judged - up, judged),
         value_samples: u64::from(c.values),
         value_mean: has_values.then(|| c.value_sum / f64::from(c.values)),
-        value_min: has_values.then_some(c.value_min),
-        value_max: has_values.then_some(c.value_max),
         value_last: known
             .last_value
             .filter(|&(t, _)| t >= oldest_ms && t <= now_ms)
