@@ -18,6 +18,7 @@ pub mod controller;
 pub mod crdgen;
 pub mod docs;
 pub mod failover;
+pub mod jobs;
 pub mod monitor;
 pub mod probe;
 pub mod run;
