@@ -1,12 +1,19 @@
-//! `watchkeeper bench probes`: N monitors on the real scheduler and prober against local
+//! `watchkeeper bench probes`: N HealthMonitors on the real per-monitor path against local
 //! health endpoints.
 //!
-//! Each monitor is an HTTP GET of `/api/health` with the checks a guide's monitor has (2xx,
-//! `$.status == "healthy"`, a `database` component), spread over the endpoint servers. The
-//! endpoints run in a child process (this binary's hidden `bench serve`) unless
-//! `--in-process-servers` is given, so the CPU reported as ours is the prober's and the
-//! scheduler's only; the child's CPU is reported on its own line.
+//! Each monitor is a HealthMonitor spec (the guides' shape: `GET /api/health`, status 200,
+//! `$.status == "healthy"`, components `database` and `cache` each with a state and a number
+//! read from the body, windows 5m/1h/24h/30d, five thresholds, a webhook alert channel),
+//! turned into an engine config by the same adapter the controller and `watchkeeper run` use,
+//! and run by the same [`MonitorRuntime`]: scheduler, prober, statistics recording, health
+//! evaluation, status snapshot and alert task per monitor. Before the run every monitor's
+//! statistics are seeded with `--history` of synthetic probes (default 30 days), so memory and
+//! the cost of window queries are those of a monitor that has run for a month, not for two
+//! minutes. The endpoints run in a child process (this binary's hidden `bench serve`) unless
+//! `--in-process-servers` is given, so the CPU reported as ours is the monitors' only; the
+//! child's CPU is reported on its own line.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -14,16 +21,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::BenchError;
 use super::procfs::{self, CpuTime};
-use crate::probe::scheduler::{
-    Fired, JobFuture, LatenessSummary, MonitorSpec, Scheduler, SchedulerConfig,
+use crate::api::health_monitor::HealthMonitorSpec;
+use crate::monitor::{
+    Environment, MonitorConfig, MonitorError, MonitorEvent, MonitorKey, MonitorRuntime,
+    SecretResolver, monitor_config,
 };
-use crate::probe::{
-    Checks, ComponentSpec, HttpTarget, JsonAssertion, ProbeOutcome, ProbeSpec, Prober, Target,
-};
+use crate::probe::scheduler::LatenessSummary;
+use crate::probe::stats::{ComponentSample, MonitorStats, Sample};
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::api::common::parse_duration(text).map_err(|e| e.to_string())
@@ -50,15 +60,13 @@ pub struct ProbesArgs {
     /// Run the endpoint servers in this process (their CPU then counts as ours).
     #[arg(long)]
     pub in_process_servers: bool,
-    /// Most probes in flight per endpoint (host:port).
-    #[arg(long, default_value_t = 64)]
-    pub per_host: usize,
-    /// Most probes in flight overall.
-    #[arg(long, default_value_t = 1024)]
-    pub global: usize,
     /// Timeout of each probe.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Synthetic probe history each monitor's statistics start with (one probe per interval
+    /// ending now; 0s: start empty).
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    pub history: Duration,
     /// Print a progress line every this often (0s: never).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub progress: Duration,
@@ -71,30 +79,38 @@ pub struct ProbesReport {
     pub monitors: usize,
     /// Wall time of the measured run, seconds.
     pub elapsed_s: f64,
-    /// Probes completed.
+    /// Probes recorded by the monitors (sum of their status `probes`).
     pub probes: u64,
     /// Probes that were down (all endpoints answer healthy, so every one is a failure).
     pub failures: u64,
     /// First few failure reasons.
     pub failure_samples: Vec<String>,
+    /// Probe events the observer missed because it fell behind (counted in `probes` anyway).
+    pub lagged_events: u64,
     /// Probes per second over the run.
     pub probes_per_s: f64,
     /// Lowest probes/s of any full progress window after the first interval.
     pub min_window_probes_per_s: Option<f64>,
     /// Start lateness.
     pub lateness: LatenessSummary,
-    /// Grid points skipped because a probe overran its interval.
-    pub skipped: u64,
     /// Probe latency p50 / p99 / max, µs.
     pub latency_us: (u64, u64, u64),
+    /// Monitors per health at the end.
+    pub health: BTreeMap<String, usize>,
+    /// Samples in each monitor's 30d window at the end (min, max).
+    pub window_samples: Option<(u64, u64)>,
+    /// Heap bytes of one monitor's seeded statistics.
+    pub stats_bytes: usize,
+    /// Synthetic history per monitor.
+    pub history: Duration,
     /// Our resident memory at the end.
     pub memory: procfs::Memory,
+    /// Our resident memory before the monitors were created.
+    pub memory_before: procfs::Memory,
     /// Our CPU during the run.
     pub cpu: CpuTime,
     /// The endpoint process's CPU during the run (None when in-process).
     pub server_cpu: Option<CpuTime>,
-    /// HTTP clients (connection pools) the prober built.
-    pub clients: usize,
 }
 
 impl ProbesReport {
@@ -115,6 +131,11 @@ impl ProbesReport {
             out.push('\n');
         };
         line(format!("monitors: {}", self.monitors));
+        line(format!(
+            "history_per_monitor: {} s of synthetic probes; stats_bytes_per_monitor: {}",
+            self.history.as_secs(),
+            self.stats_bytes
+        ));
         line(format!("elapsed_s: {:.1}", self.elapsed_s));
         line(format!("probes: {}", self.probes));
         line(format!("probes_per_s: {:.1}", self.probes_per_s));
@@ -125,6 +146,18 @@ impl ProbesReport {
         for sample in &self.failure_samples {
             line(format!("failure_sample: {sample}"));
         }
+        if self.lagged_events > 0 {
+            line(format!("lagged_events: {}", self.lagged_events));
+        }
+        let health: Vec<String> = self
+            .health
+            .iter()
+            .map(|(h, n)| format!("{h} {n}"))
+            .collect();
+        line(format!("health: {}", health.join(", ")));
+        if let Some((min, max)) = self.window_samples {
+            line(format!("samples_in_longest_window: min {min} max {max}"));
+        }
         line(format!(
             "lateness_ms: p50 {:.3} p99 {:.3} max {:.3} (runs {})",
             ms(self.lateness.p50_us),
@@ -132,7 +165,6 @@ impl ProbesReport {
             ms(self.lateness.max_us),
             self.lateness.count
         ));
-        line(format!("skipped_ticks: {}", self.skipped));
         line(format!(
             "probe_latency_ms: p50 {:.3} p99 {:.3} max {:.3}",
             ms(self.latency_us.0),
@@ -140,9 +172,10 @@ impl ProbesReport {
             ms(self.latency_us.2)
         ));
         line(format!(
-            "rss_mib: {:.1} (peak {:.1})",
+            "rss_mib: {:.1} (peak {:.1}; before the monitors {:.1})",
             self.memory.rss_kib as f64 / 1024.0,
-            self.memory.peak_kib as f64 / 1024.0
+            self.memory.peak_kib as f64 / 1024.0,
+            self.memory_before.rss_kib as f64 / 1024.0
         ));
         line(format!(
             "cpu_s: {:.2} (user {:.2} sys {:.2})",
@@ -166,7 +199,6 @@ impl ProbesReport {
             )),
             None => line("server_cpu_s: counted in cpu_s (in-process servers)".to_string()),
         }
-        line(format!("http_clients: {}", self.clients));
         out
     }
 }
@@ -230,45 +262,124 @@ fn spawn_servers(args: &ProbesArgs) -> Result<(Child, Vec<SocketAddr>), BenchErr
     Ok((child, addresses))
 }
 
-/// The probe of monitor `i`: the guides' health check.
-fn probe_spec(address: SocketAddr, i: usize, timeout: Duration) -> Result<ProbeSpec, BenchError> {
-    let setup = |e: crate::probe::ProbeError| BenchError::Setup(e.to_string());
-    let mut target = HttpTarget::get(format!("http://{address}/api/health?monitor={i}"));
-    target.max_body_bytes = 64 * 1024;
-    Ok(ProbeSpec {
-        target: Target::Http(target),
-        timeout,
-        checks: Checks {
-            json: vec![
-                JsonAssertion::parse_expression("checks.json[0]", r#"$.status == "healthy""#)
-                    .map_err(setup)?,
-            ],
-            ..Checks::default()
+/// The windows every benchmark monitor keeps (the guides' SLO windows).
+pub const WINDOWS: [&str; 4] = ["5m", "1h", "24h", "30d"];
+
+/// The HealthMonitor spec of monitor `i`: the guides' `/api/health` check with two components,
+/// the SLO windows and thresholds from the guides' tables, and a webhook alert channel (on a
+/// closed loopback port: with healthy endpoints nothing fires, but every monitor runs its
+/// alert task as a real one does).
+pub fn monitor_spec(
+    address: SocketAddr,
+    i: usize,
+    interval: Duration,
+    timeout: Duration,
+) -> Result<HealthMonitorSpec, BenchError> {
+    let spec = serde_json::json!({
+        "target": {"url": format!("http://{address}/api/health?monitor={i}")},
+        "interval": format!("{}ms", interval.as_millis()),
+        "timeout": format!("{}ms", timeout.as_millis()),
+        "checks": {
+            "statusCodes": ["200"],
+            "json": [{"path": "$.status", "operator": "==", "value": "healthy"}],
         },
-        components: vec![
-            ComponentSpec::new(
-                "components[0]",
-                "database",
-                Some("$.services.database.status"),
-                &[],
-                Some("$.services.database.latency_ms"),
-            )
-            .map_err(setup)?,
+        "components": [
+            {"name": "database", "jsonPath": "$.services.database.status",
+             "healthyValues": ["ok"], "valuePath": "$.services.database.latency_ms"},
+            {"name": "cache", "jsonPath": "$.services.cache.status",
+             "healthyValues": ["ok"], "valuePath": "$.services.cache.hit_rate"},
         ],
-    })
+        "windows": WINDOWS,
+        "thresholds": [
+            {"name": "uptime", "metric": "Uptime", "window": "30d", "direction": "Below",
+             "warning": 99.5, "critical": 99},
+            {"name": "response-time", "metric": "LatencyP95", "window": "5m",
+             "direction": "Above", "warning": 500, "critical": 1000},
+            {"name": "error-rate", "metric": "ErrorRate", "window": "1h", "direction": "Above",
+             "warning": 1, "critical": 5},
+            {"name": "db-latency", "metric": "ComponentValue", "component": "database",
+             "window": "5m", "direction": "Above", "warning": 100, "critical": 200},
+            {"name": "cache-hit-rate", "metric": "ComponentValue", "component": "cache",
+             "window": "1h", "direction": "Below", "warning": 0.6, "critical": 0.5},
+        ],
+        "alerting": {
+            "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/alerts"}}],
+            "routes": [{"severities": ["P0", "P1", "P2", "P3"], "channels": ["hook"]}],
+        },
+    });
+    serde_json::from_value(spec).map_err(|e| BenchError::Setup(format!("monitor spec: {e}")))
 }
 
-/// Counts results as they arrive.
+/// No Secrets in the benchmark's monitors.
+struct NoSecrets;
+
+impl SecretResolver for NoSecrets {
+    fn get(&self, name: &str, key: &str) -> Result<String, MonitorError> {
+        Err(MonitorError::Secret {
+            name: name.to_string(),
+            key: key.to_string(),
+            message: "the benchmark uses no Secrets".to_string(),
+        })
+    }
+}
+
+/// Statistics holding `history` of synthetic probes every `interval` up to `now`: answers of
+/// 0.15–2 ms (mostly under 0.3 ms, like the loopback endpoints), one probe in 1,000 down, and
+/// both components' states and numbers.
+pub fn seeded_stats(
+    config: &MonitorConfig,
+    history: Duration,
+    now: DateTime<Utc>,
+) -> Result<MonitorStats, BenchError> {
+    let mut stats =
+        MonitorStats::new(&config.windows).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let step = chrono::Duration::from_std(config.interval)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let span = chrono::Duration::from_std(history).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let mut at = now - span;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    while at < now {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let micros = match seed % 100 {
+            0 => 1_000 + seed % 1_000,
+            1..=9 => 300 + seed % 700,
+            _ => 150 + seed % 150,
+        };
+        stats.record(&Sample {
+            at,
+            up: !seed.is_multiple_of(1000),
+            latency: Duration::from_micros(micros),
+            components: vec![
+                ComponentSample {
+                    name: "database".to_string(),
+                    up: Some(true),
+                    value: Some((2 + seed % 5) as f64),
+                },
+                ComponentSample {
+                    name: "cache".to_string(),
+                    up: Some(true),
+                    value: Some(0.9 + (seed % 10) as f64 / 100.0),
+                },
+            ],
+        });
+        at += step;
+    }
+    Ok(stats)
+}
+
+/// Follows the monitors' probe events: counts, failures and probe latency.
 struct Tally {
     probes: AtomicU64,
     failures: AtomicU64,
+    lagged: AtomicU64,
     samples: std::sync::Mutex<Vec<String>>,
     latency: std::sync::Mutex<Histogram<u64>>,
 }
 
 impl Tally {
-    fn record(&self, fired: &Fired<ProbeOutcome>) {
-        let outcome = &fired.output;
+    fn record(&self, key: &MonitorKey, outcome: &crate::probe::ProbeOutcome) {
         self.probes.fetch_add(1, Ordering::Relaxed);
         if !outcome.up {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -279,7 +390,7 @@ impl Tally {
                     .error
                     .clone()
                     .unwrap_or_else(|| outcome.failed_checks.join("; "));
-                samples.push(format!("{}: {why}", fired.id));
+                samples.push(format!("{key}: {why}"));
             }
         }
         let micros = u64::try_from(outcome.latency.as_micros()).unwrap_or(u64::MAX);
@@ -315,51 +426,67 @@ async fn drive(
     addresses: &[SocketAddr],
     servers: &Servers,
 ) -> Result<ProbesReport, BenchError> {
-    let config = SchedulerConfig {
-        per_host: args.per_host,
-        global: args.global,
-        ..SchedulerConfig::default()
-    };
-    let (mut scheduler, mut results) =
-        Scheduler::<ProbeOutcome>::new(config).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let setup = |e: MonitorError| BenchError::Setup(e.to_string());
+    let memory_before = procfs::memory("self")?;
+    let runtime = MonitorRuntime::new().map_err(setup)?;
+    let mut events = runtime.subscribe();
     let histogram = Histogram::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|e| BenchError::Setup(format!("latency histogram: {e}")))?;
     let tally = Arc::new(Tally {
         probes: AtomicU64::new(0),
         failures: AtomicU64::new(0),
+        lagged: AtomicU64::new(0),
         samples: std::sync::Mutex::new(Vec::new()),
         latency: std::sync::Mutex::new(histogram),
     });
     let consumer = {
         let tally = Arc::clone(&tally);
         tokio::spawn(async move {
-            while let Some(fired) = results.recv().await {
-                tally.record(&fired);
+            loop {
+                match events.recv().await {
+                    Ok(MonitorEvent::Probed { key, outcome }) => tally.record(&key, &outcome),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => {
+                        tally.lagged.fetch_add(n, Ordering::Relaxed);
+                        tally.probes.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(RecvError::Closed) => return,
+                }
             }
         })
     };
-    let prober = Arc::new(Prober::new());
+    // Every monitor's config through the real adapter; one seeded history, cloned per monitor.
+    let mut configs = Vec::with_capacity(args.monitors);
+    for i in 0..args.monitors {
+        let address = addresses[i % addresses.len()];
+        let key = MonitorKey {
+            namespace: "bench".to_string(),
+            name: format!("monitor-{i}"),
+        };
+        let spec = monitor_spec(address, i, args.interval, args.timeout)?;
+        let config =
+            monitor_config(&key, &spec, Environment::Embedded, &NoSecrets).map_err(setup)?;
+        configs.push((key, config));
+    }
+    let template = match configs.first() {
+        Some((_, config)) if !args.history.is_zero() => {
+            Some(seeded_stats(config, args.history, Utc::now())?)
+        }
+        _ => None,
+    };
+    let stats_bytes = template.as_ref().map_or(0, MonitorStats::heap_bytes);
     let cpu_start = procfs::cpu_time("self")?;
     let server_cpu_start = servers.cpu();
     let started = tokio::time::Instant::now();
-    for i in 0..args.monitors {
-        let address = addresses[i % addresses.len()];
-        let spec = Arc::new(probe_spec(address, i, args.timeout)?);
-        let prober = Arc::clone(&prober);
-        let job = move || -> JobFuture<ProbeOutcome> {
-            let prober = Arc::clone(&prober);
-            let spec = Arc::clone(&spec);
-            Box::pin(async move { prober.probe(&spec).await })
-        };
-        let monitor = MonitorSpec {
-            interval: args.interval,
-            host: address.to_string(),
-            job: Arc::new(job),
-        };
-        scheduler
-            .upsert(&format!("monitor-{i}"), monitor)
-            .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let keys: Vec<MonitorKey> = configs.iter().map(|(k, _)| k.clone()).collect();
+    for (key, config) in configs {
+        match &template {
+            Some(stats) => runtime.start_with_stats(key, config, stats.clone()),
+            None => runtime.start(key, config, Default::default()),
+        }
+        .map_err(setup)?;
     }
+    drop(template);
     let min_window = progress(args, &tally, started).await;
     let elapsed_s = started.elapsed().as_secs_f64();
     let cpu = procfs::cpu_time("self")?.since(cpu_start);
@@ -368,11 +495,28 @@ async fn drive(
         _ => None,
     };
     let memory = procfs::memory("self")?;
-    let lateness = scheduler.lateness();
-    let skipped = scheduler.skipped();
-    drop(scheduler);
+    let lateness = runtime.lateness();
+    let statuses = runtime.statuses();
+    for key in &keys {
+        runtime.stop(key);
+    }
     consumer.abort();
-    let probes = tally.probes.load(Ordering::Relaxed);
+    let probes: u64 = statuses.iter().map(|s| s.probes).sum();
+    let mut health = BTreeMap::new();
+    for status in &statuses {
+        *health.entry(format!("{:?}", status.health)).or_insert(0) += 1;
+    }
+    let longest = WINDOWS[WINDOWS.len() - 1];
+    let in_window: Vec<u64> = statuses
+        .iter()
+        .filter_map(|s| s.windows.iter().find(|w| w.window == longest))
+        .map(|w| w.samples)
+        .collect();
+    let window_samples = in_window
+        .iter()
+        .min()
+        .zip(in_window.iter().max())
+        .map(|(a, b)| (*a, *b));
     let latency_us = match tally.latency.lock() {
         Ok(h) => (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()),
         Err(_) => (0, 0, 0),
@@ -383,15 +527,19 @@ async fn drive(
         probes,
         failures: tally.failures.load(Ordering::Relaxed),
         failure_samples: tally.samples.lock().map(|s| s.clone()).unwrap_or_default(),
+        lagged_events: tally.lagged.load(Ordering::Relaxed),
         probes_per_s: probes as f64 / elapsed_s.max(f64::MIN_POSITIVE),
         min_window_probes_per_s: min_window,
         lateness,
-        skipped,
         latency_us,
+        health,
+        window_samples,
+        stats_bytes,
+        history: args.history,
         memory,
+        memory_before,
         cpu,
         server_cpu,
-        clients: prober.client_count(),
     })
 }
 
@@ -446,20 +594,21 @@ pub fn run(args: ProbesArgs) -> Result<(), BenchError> {
 mod tests {
     use super::*;
 
-    /// The bench code path end to end on a small scale: real servers (in process), real
-    /// prober, real scheduler. Asserts only what cannot flake: probes ran and none failed.
+    /// The bench code path end to end on a small scale: real servers (in process), the real
+    /// adapter and monitor runtime with seeded statistics. Asserts only what cannot flake:
+    /// probes ran, none failed, every probed monitor is Healthy with the seeded history plus
+    /// its own probes in its 30d window.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_small_run_probes_local_endpoints_without_failures() {
+    async fn a_small_run_probes_local_endpoints_through_the_monitor_runtime() {
         let args = ProbesArgs {
             monitors: 20,
             interval: Duration::from_millis(200),
-            duration: Duration::from_secs(1),
+            duration: Duration::from_secs(2),
             servers: 2,
             server_threads: 1,
             in_process_servers: true,
-            per_host: 8,
-            global: 64,
             timeout: Duration::from_secs(5),
+            history: Duration::from_secs(3600),
             progress: Duration::ZERO,
         };
         let report = measure(&args).await.unwrap();
@@ -467,9 +616,34 @@ mod tests {
         assert_eq!(report.failures, 0, "{}", report.render());
         assert!(
             report.lateness.count >= report.probes,
-            "every completed probe was started"
+            "every recorded probe was started"
+        );
+        // An hour at 200 ms is 18,000 seeded samples, more than the 5m/1h rings' minimum.
+        let (min, _) = report.window_samples.unwrap();
+        assert!(min >= 18_000, "{}", report.render());
+        assert!(report.stats_bytes > 0);
+        assert_eq!(
+            report.health.get("Healthy").copied(),
+            Some(20),
+            "{}",
+            report.render()
         );
         assert!(report.memory.rss_kib > 0);
-        assert_eq!(report.clients, 1, "one shared client for plain http");
+    }
+
+    #[test]
+    fn the_benchmark_spec_passes_the_adapter_with_two_components_and_four_windows() {
+        let address: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let spec =
+            monitor_spec(address, 7, Duration::from_secs(10), Duration::from_secs(5)).unwrap();
+        let key = MonitorKey {
+            namespace: "bench".into(),
+            name: "m".into(),
+        };
+        let config = monitor_config(&key, &spec, Environment::Embedded, &NoSecrets).unwrap();
+        assert_eq!(config.windows.len(), 4);
+        assert_eq!(config.probe.components.len(), 2);
+        assert_eq!(config.policy.thresholds.len(), 5);
+        assert!(config.alerting.is_some());
     }
 }

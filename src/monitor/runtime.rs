@@ -168,7 +168,33 @@ impl MonitorRuntime {
         alert_state: AlertState,
         restored: Option<&HealthMonitorStatus>,
     ) -> Result<(), MonitorError> {
-        let stats = MonitorStats::new(&config.windows)?;
+        self.start_inner(key, config, alert_state, restored, None)
+    }
+
+    /// [`Self::start`] with statistics that already hold history, e.g. a month of samples,
+    /// so `watchkeeper bench probes` measures memory and evaluation cost at steady state.
+    /// `stats` must keep the windows of `config` (the windows it lacks are not reported).
+    pub fn start_with_stats(
+        &self,
+        key: MonitorKey,
+        config: MonitorConfig,
+        stats: MonitorStats,
+    ) -> Result<(), MonitorError> {
+        self.start_inner(key, config, AlertState::default(), None, Some(stats))
+    }
+
+    fn start_inner(
+        &self,
+        key: MonitorKey,
+        config: MonitorConfig,
+        alert_state: AlertState,
+        restored: Option<&HealthMonitorStatus>,
+        stats: Option<MonitorStats>,
+    ) -> Result<(), MonitorError> {
+        let stats = match stats {
+            Some(stats) => stats,
+            None => MonitorStats::new(&config.windows)?,
+        };
         let mut evaluator = HealthEvaluator::new(config.policy.clone())?;
         let mut initial = MonitorStatus::new(&key.namespace, &key.name, &config.target_display);
         if let Some(previous) = restored
