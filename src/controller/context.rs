@@ -57,6 +57,8 @@ pub struct Context {
     /// Which MaintenanceWindows cover which resources (filled by the MaintenanceWindow
     /// reconciler, read by the other kinds).
     pub maintenance: Arc<super::maintenance::MaintenanceIndex>,
+    /// The MaintenanceWindows this process opens and closes (fills `maintenance`).
+    pub windows: Arc<super::maintenance::MaintenanceWindows>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -73,6 +75,7 @@ impl Context {
             controller: REPORTING_CONTROLLER.to_string(),
             instance: Some(identity.to_string()),
         };
+        let maintenance = Arc::new(super::maintenance::MaintenanceIndex::new());
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -85,11 +88,25 @@ impl Context {
                 super::backup::DEFAULT_AGENT_IMAGE,
                 metrics.backup.clone(),
             )),
-            maintenance: Arc::new(super::maintenance::MaintenanceIndex::new()),
+            maintenance: maintenance.clone(),
+            windows: Arc::new(super::maintenance::MaintenanceWindows::new(
+                maintenance,
+                metrics.maintenance.clone(),
+            )),
             metrics,
             settings,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Fills `index` (shared with the HTTP feeds) instead of a fresh one.
+    pub fn with_maintenance(mut self, index: Arc<super::maintenance::MaintenanceIndex>) -> Self {
+        self.windows = Arc::new(super::maintenance::MaintenanceWindows::new(
+            index.clone(),
+            self.metrics.maintenance.clone(),
+        ));
+        self.maintenance = index;
+        self
     }
 
     /// Runs HTTP triggers of CronJobSpecs in `image` (the operator's own image).

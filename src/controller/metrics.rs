@@ -71,6 +71,8 @@ pub struct Metrics {
     leader: Gauge,
     /// Probe, health and alert metrics of the HealthMonitors this process runs.
     pub monitor: crate::monitor::MonitorMetrics,
+    /// Open/next-start gauges of MaintenanceWindows.
+    pub maintenance: super::maintenance::MaintenanceMetrics,
 }
 
 impl Default for Metrics {
@@ -117,9 +119,11 @@ impl Metrics {
             leader.clone(),
         );
         let monitor = crate::monitor::MonitorMetrics::register(&mut registry);
+        let maintenance = super::maintenance::MaintenanceMetrics::register(&mut registry);
         Self {
             registry,
             monitor,
+            maintenance,
             reconciles,
             errors,
             durations,

@@ -78,6 +78,7 @@ pub struct Operator {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     agent_image: String,
+    maintenance: Arc<maintenance::MaintenanceIndex>,
 }
 
 impl Operator {
@@ -92,6 +93,7 @@ impl Operator {
             metrics,
             health,
             agent_image: cron_job::DEFAULT_AGENT_IMAGE.to_string(),
+            maintenance: Arc::new(maintenance::MaintenanceIndex::new()),
         }
     }
 
@@ -112,13 +114,20 @@ impl Operator {
         self.health.clone()
     }
 
-    /// Starts `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown` fires.
+    /// The maintenance calendar this process's MaintenanceWindow reconciler fills.
+    pub fn maintenance(&self) -> Arc<maintenance::MaintenanceIndex> {
+        self.maintenance.clone()
+    }
+
+    /// Starts `/metrics`, `/healthz`, `/readyz` and the maintenance feeds
+    /// (`/maintenance.ics`, `/maintenance.json`) on `addr` until `shutdown` fires.
     pub async fn serve(
         &self,
         addr: SocketAddr,
         shutdown: CancellationToken,
     ) -> Result<(SocketAddr, JoinHandle<()>), Error> {
-        Ok(server::serve(addr, self.metrics(), self.health(), shutdown).await?)
+        let feeds = Some(self.maintenance.clone());
+        Ok(server::serve_with_feeds(addr, self.metrics(), self.health(), feeds, shutdown).await?)
     }
 
     /// Runs until `shutdown` is cancelled.
@@ -130,7 +139,8 @@ impl Operator {
                 self.metrics.clone(),
                 self.config.settings.clone(),
             )
-            .with_agent_image(&self.agent_image),
+            .with_agent_image(&self.agent_image)
+            .with_maintenance(self.maintenance.clone()),
         );
         let Some(lease) = self.config.leader_election.clone() else {
             info!(identity = %self.config.identity, "leader election off: reconciling");
@@ -199,6 +209,7 @@ async fn run_controllers(
         ctx.recorder.clone(),
         stop.clone(),
     ));
+    let windows = tokio::spawn(ctx.windows.clone().run(stop.clone()));
     tokio::join!(
         run_kind::<HealthMonitor>(ctx.clone(), ns, health.clone(), stop.clone()),
         run_kind::<CronJobSpec>(ctx.clone(), ns, health.clone(), stop.clone()),
@@ -208,6 +219,9 @@ async fn run_controllers(
     );
     if let Err(error) = flusher.await {
         warn!(%error, "the monitor flusher failed");
+    }
+    if let Err(error) = windows.await {
+        warn!(%error, "the maintenance window sweep failed");
     }
     info!("controllers stopped");
 }
@@ -227,6 +241,9 @@ async fn run_kind<K: ManagedKind>(
     let store = controller.store();
     if K::KIND == HealthMonitor::KIND {
         ctx.monitors.set_store(store.clone());
+    }
+    if K::KIND == MaintenanceWindow::KIND {
+        ctx.windows.set_store(store.clone());
     }
     if K::KIND == CronJobSpec::KIND {
         controller = cron_job::watch_children(controller, &ctx.client, namespace);

@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::conditions::{self, ConditionStatus, DesiredCondition, Transition};
 use super::context::{Context, FIELD_MANAGER};
+use super::maintenance;
 use super::cron_job;
 use super::metrics::ReconcileResult;
 use super::monitors;
@@ -86,6 +87,9 @@ pub enum Error {
     /// Reconciling a CronJobSpec's CronJob, Jobs or Secrets failed.
     #[error(transparent)]
     CronJob(#[from] cron_job::Error),
+    /// Opening, closing or applying a MaintenanceWindow failed.
+    #[error(transparent)]
+    Maintenance(#[from] maintenance::Error),
 }
 
 impl Error {
@@ -100,6 +104,7 @@ impl Error {
             },
             Self::MissingNamespace { .. } => "missing_namespace",
             Self::CronJob(error) => error.class(),
+            Self::Maintenance(error) => error.class(),
         }
     }
 }
@@ -191,6 +196,15 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
                 errors.extend(outcome.errors);
                 extra.extend(outcome.conditions);
                 requeue_after = outcome.requeue_after;
+            }
+            Err(error) => return finish(&target, Err(error.into()), started, &ctx),
+        }
+    }
+    if let Some(window) = maintenance::as_window(&*object) {
+        match ctx.windows.reconcile(&ctx, window, errors.is_empty()).await {
+            Ok(outcome) => {
+                extra.extend(outcome.conditions);
+                requeue_after = outcome.requeue;
             }
             Err(error) => return finish(&target, Err(error.into()), started, &ctx),
         }
@@ -337,6 +351,17 @@ async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Resu
         // One writer per CronJobSpec status: the run and health fields go along.
         ctx.cron_jobs
             .write(
+                &ctx.client,
+                &target.namespace,
+                &target.name,
+                &plan.conditions,
+                plan.observed_generation,
+            )
+            .await
+    } else if target.kind == MaintenanceWindow::KIND {
+        // One writer per MaintenanceWindow status: the window fields go along.
+        ctx.windows
+            .write_conditions(
                 &ctx.client,
                 &target.namespace,
                 &target.name,

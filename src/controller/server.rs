@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::context::Health;
+use super::maintenance::MaintenanceIndex;
 use super::metrics::Metrics;
 
 /// Content type of the OpenMetrics text exposition format.
@@ -50,13 +51,28 @@ pub async fn serve(
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), Error> {
+    serve_with_feeds(addr, metrics, health, None, shutdown).await
+}
+
+/// As [`serve`], plus `/maintenance.ics` and `/maintenance.json` (upcoming maintenance
+/// windows, optional `?namespace=`) from `feeds`.
+pub async fn serve_with_feeds(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    feeds: Option<Arc<MaintenanceIndex>>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), Error> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })?;
     let bound = listener
         .local_addr()
         .map_err(|source| Error::Bind { addr, source })?;
-    let app = router(metrics, health);
+    let app = match feeds {
+        Some(index) => router(metrics, health).merge(super::maintenance::feed::router(index)),
+        None => router(metrics, health),
+    };
     info!(addr = %bound, "serving /metrics, /healthz and /readyz");
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)

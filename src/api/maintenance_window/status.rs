@@ -17,6 +17,11 @@ pub mod condition {
     pub const OPEN: &str = "Open";
     /// False when a task of the current or last window failed.
     pub const TASKS_SUCCEEDED: &str = "TasksSucceeded";
+    /// False (a warning) when the selector picks no watchkeeper resource although the window
+    /// has effects on selected resources.
+    pub const SELECTED: &str = "Selected";
+    /// False when a ConfigMap or workload effect could not be applied or restored.
+    pub const EFFECTS_APPLIED: &str = "EffectsApplied";
 }
 
 /// Observed state of a MaintenanceWindow.
@@ -26,7 +31,7 @@ pub struct MaintenanceWindowStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready`, `Open`, `TasksSucceeded`.
+    /// `Ready`, `Open`, `TasksSucceeded`, `Selected`, `EffectsApplied`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The schedule in one line, e.g. `FREQ=MONTHLY;BYDAY=1TU at 02:00 for 2h (UTC)`.
@@ -145,9 +150,16 @@ pub struct AppliedEffect {
     /// For `ConfigMapSet`, true when the key did not exist before: closing removes it.
     #[serde(default)]
     pub previously_absent: bool,
+    /// For `ConfigMapSet`, the value the window wrote; closing restores the previous value
+    /// only while the key still holds this one (a person's later change wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// For `Scale`, the replica count before the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_replicas: Option<i32>,
+    /// For `Scale`, the replica count the window set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
     /// For `SuspendCronJob` and `PauseBackups`, whether the object was already suspended
     /// (then closing leaves it suspended).
     #[serde(default)]

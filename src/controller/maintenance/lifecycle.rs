@@ -1,0 +1,999 @@
+//! The MaintenanceWindow reconcile: open and close windows on the calendar, apply and restore
+//! the ConfigMap and workload effects, run the tasks, send the notices, and keep the index,
+//! status, metrics and Events in line.
+//!
+//! Order at opening: status says open (with the window) → Event → opening notice → effects
+//! (each recorded in status before it is changed) → tasks (each marked running before it is
+//! started). Order at closing: every recorded effect restored (its record dropped after) →
+//! status says closed → Event → closing notice. Every step is idempotent, so a restarted
+//! controller continues where the last one stopped.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::ApiResource;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::error::Error;
+use super::index::{Effects, IndexedWindow};
+use super::notices::{self, Notice};
+use super::plan::{self, Wanted, chrono_time, k8s_time, same_second};
+use super::state::MaintenanceWindows;
+use super::tasks::{self, Step};
+use super::{effects, selector};
+use crate::api::maintenance_window::{
+    ClosedWindow, FailurePolicy, MaintenanceWindowStatus, NEXT_WINDOWS, NoticeKind, NoticeRecord,
+    TaskPhase, WindowPeriod, condition, validate::window_schedule,
+};
+use crate::api::validation::Errors;
+use crate::api::{BackupPolicy, CronJobSpec, FailoverPlan, HealthMonitor, MaintenanceWindow};
+use crate::controller::conditions::{self, ConditionStatus, DesiredCondition};
+use crate::controller::context::Context;
+use crate::schedule::{Window, parse_time_zone};
+
+/// Finalizer held while a window has ConfigMap or workload changes to restore.
+pub const FINALIZER: &str = "watchkeeper.dev/maintenance-window";
+
+/// How often a running Job task is looked at.
+const TASK_POLL: Duration = Duration::from_secs(2);
+
+/// What the core needs back from a MaintenanceWindow reconcile.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Conditions beside `Ready` (`Selected`, `EffectsApplied`, `TasksSucceeded`).
+    pub conditions: Vec<DesiredCondition>,
+    /// Reconcile again after this long (next open/close boundary, notice, task poll).
+    pub requeue: Option<Duration>,
+}
+
+/// Downcasts a reconciled object to a MaintenanceWindow.
+pub fn as_window<K: std::any::Any>(object: &K) -> Option<&MaintenanceWindow> {
+    (object as &dyn std::any::Any).downcast_ref::<MaintenanceWindow>()
+}
+
+impl MaintenanceWindows {
+    /// Brings the cluster in line with `window`.
+    pub async fn reconcile(
+        &self,
+        ctx: &Context,
+        window: &MaintenanceWindow,
+        valid: bool,
+    ) -> Result<Outcome, Error> {
+        let client = &ctx.client;
+        let ns = window.namespace().unwrap_or_default();
+        let name = window.name_any();
+        let now = Utc::now();
+        let mut status = self.load(client, &ns, &name).await?;
+        let before = status.clone();
+        let deleting = window.meta().deletion_timestamp.is_some();
+        let mut run = Run {
+            owner: self,
+            ctx,
+            window,
+            ns: ns.clone(),
+            name: name.clone(),
+            effect_errors: Vec::new(),
+        };
+
+        if deleting || !valid || window.spec.suspend {
+            self.index.remove(&ns, &name);
+            if status.open || !status.applied_effects.is_empty() {
+                let why = if deleting {
+                    "the MaintenanceWindow is being deleted"
+                } else if !valid {
+                    "the spec is invalid"
+                } else {
+                    "the MaintenanceWindow is suspended"
+                };
+                run.close(&mut status, now, why).await?;
+            }
+            if deleting {
+                run.remove_finalizer().await?;
+                self.metrics.remove(&ns, &name);
+                self.forget(&ns, &name);
+                return Ok(Outcome::default());
+            }
+            status.current_window = None;
+            status.next_windows.clear();
+            status.schedule = Some(plan::schedule_text(&window.spec));
+            let (reason, message) = if valid {
+                ("Suspended", "spec.suspend is true: no window opens")
+            } else {
+                (
+                    "SpecInvalid",
+                    "No window opens: the spec is invalid (see Ready)",
+                )
+            };
+            set_open_condition(&mut status, window, ConditionStatus::False, reason, message);
+            if valid {
+                self.metrics.set(&ns, &name, false, None);
+            } else {
+                self.metrics.remove(&ns, &name);
+            }
+            if status != before {
+                self.persist(client, &ns, &name, &status).await?;
+            }
+            if status.applied_effects.is_empty() {
+                run.remove_finalizer().await?;
+            }
+            return Ok(Outcome::default());
+        }
+
+        let entry = match indexed(window, &status) {
+            Some(entry) => entry,
+            None => return Ok(Outcome::default()),
+        };
+        self.index.upsert(entry.clone());
+        let desired = entry.open_at(now);
+
+        // Close a window that ended (or was replaced by another occurrence).
+        if status.open {
+            let current = status
+                .current_window
+                .as_ref()
+                .map(|w| chrono_time(&w.start));
+            let same = matches!((current, desired), (Some(c), Some(d)) if same_second(c, d.start));
+            if !same {
+                run.close(&mut status, now, "its scheduled end was reached")
+                    .await?;
+            }
+        }
+        // Open a window that started.
+        if let Some(open) = desired
+            && !status.open
+        {
+            run.open(&mut status, open, now).await?;
+        }
+        let wanted = plan::wanted_effects(&window.spec);
+        let mut task_wake = None;
+        if status.open {
+            if !wanted.is_empty() {
+                run.add_finalizer().await?;
+            }
+            run.apply_effects(&mut status, &wanted).await?;
+            task_wake = run.advance_tasks(&mut status, now).await?;
+        }
+        // Restore what is recorded but no longer wanted (closed, or the spec changed).
+        let keep: &[Wanted] = if status.open { &wanted } else { &[] };
+        run.restore_unwanted(&mut status, keep).await?;
+
+        // Calendar fields.
+        let upcoming: Vec<Window> = entry
+            .schedule
+            .next_windows(now, NEXT_WINDOWS + 1)
+            .into_iter()
+            .filter(|w| w.start > now)
+            .take(NEXT_WINDOWS)
+            .collect();
+        status.next_windows = upcoming.iter().map(period).collect();
+        status.schedule = Some(entry.schedule_text.clone());
+        let open_window = status
+            .current_window
+            .as_ref()
+            .map(|w| (chrono_time(&w.start), chrono_time(&w.end)));
+        match (status.open, open_window) {
+            (true, Some((start, end))) => set_open_condition(
+                &mut status,
+                window,
+                ConditionStatus::True,
+                "WindowOpen",
+                &format!("Open since {start} until {end}"),
+            ),
+            _ => {
+                let message = upcoming.first().map_or_else(
+                    || "No upcoming window".to_string(),
+                    |w| format!("Closed; the next window opens at {}", w.start),
+                );
+                set_open_condition(
+                    &mut status,
+                    window,
+                    ConditionStatus::False,
+                    "Closed",
+                    &message,
+                );
+            }
+        }
+
+        // Advance notices for the next window.
+        let (due, notice_wake) = plan::advance_notices(
+            &window.spec,
+            upcoming.first().copied(),
+            &status.notices_sent,
+            now,
+        );
+        let mut notice_retry = None;
+        for notice in due {
+            let text = Notice {
+                key: notice_key(
+                    &ns,
+                    &name,
+                    notice.window.start,
+                    &format!("advance-{}", notice.advance),
+                ),
+                summary: format!(
+                    "Planned maintenance {ns}/{name} in {}: {} to {} (UTC)",
+                    notice.advance, notice.window.start, notice.window.end
+                ),
+                details: details(window, notice.window),
+            };
+            if run.notify(&text, now).await {
+                status.notices_sent.push(NoticeRecord {
+                    window_start: k8s_time(notice.window.start),
+                    kind: NoticeKind::Advance,
+                    advance: Some(notice.advance.clone()),
+                    time: k8s_time(now),
+                });
+            } else {
+                notice_retry =
+                    Some(now + TimeDelta::from_std(ctx.settings.backoff_max).unwrap_or_default());
+            }
+        }
+        let keep_from = status
+            .current_window
+            .as_ref()
+            .map(|w| chrono_time(&w.start))
+            .or(status.last_window.as_ref().map(|w| chrono_time(&w.start)))
+            .unwrap_or(now);
+        plan::prune_notices(&mut status.notices_sent, keep_from);
+
+        if status != before {
+            self.persist(client, &ns, &name, &status).await?;
+        }
+        if status.applied_effects.is_empty() && !(status.open && !wanted.is_empty()) {
+            run.remove_finalizer().await?;
+        }
+        self.metrics
+            .set(&ns, &name, status.open, upcoming.first().map(|w| w.start));
+
+        let boundary = if status.open {
+            open_window.map(|(_, end)| end)
+        } else {
+            upcoming.first().map(|w| w.start)
+        };
+        let retry_effects = (!run.effect_errors.is_empty())
+            .then(|| now + TimeDelta::from_std(ctx.settings.backoff_max).unwrap_or_default());
+        let requeue = plan::wake_after(
+            now,
+            &[
+                boundary,
+                notice_wake,
+                notice_retry,
+                task_wake,
+                retry_effects,
+            ],
+        );
+        let conditions = vec![
+            run.selected_condition().await?,
+            run.effects_condition(&wanted),
+            tasks_condition(window, &status),
+        ];
+        Ok(Outcome {
+            conditions,
+            requeue,
+        })
+    }
+}
+
+/// The index entry of a valid window; `None` when its schedule does not build (validation
+/// already reported it).
+fn indexed(window: &MaintenanceWindow, status: &MaintenanceWindowStatus) -> Option<IndexedWindow> {
+    let spec = &window.spec;
+    let tz = parse_time_zone(&spec.time_zone).ok()?;
+    let mut errors = Errors::new();
+    let schedule = window_schedule(&mut errors, &spec.schedule, tz)?;
+    let closed_early = status
+        .last_window
+        .as_ref()
+        .filter(|w| w.closed_early)
+        .map(|w| (chrono_time(&w.start), chrono_time(&w.end)));
+    Some(IndexedWindow {
+        namespace: window.namespace().unwrap_or_default(),
+        name: window.name_any(),
+        description: spec.description.clone(),
+        schedule_text: plan::schedule_text(spec),
+        schedule,
+        selector: spec.selector.clone(),
+        effects: Effects::from_spec(&spec.effects),
+        closed_early,
+    })
+}
+
+fn period(window: &Window) -> WindowPeriod {
+    WindowPeriod {
+        start: k8s_time(window.start),
+        end: k8s_time(window.end),
+    }
+}
+
+fn notice_key(ns: &str, name: &str, start: DateTime<Utc>, what: &str) -> String {
+    format!(
+        "maintenance/{ns}/{name}/{}/{what}",
+        start.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+fn details(window: &MaintenanceWindow, period: Window) -> String {
+    let mut text = format!(
+        "MaintenanceWindow {}/{}: {} to {} (UTC).",
+        window.namespace().unwrap_or_default(),
+        window.name_any(),
+        period.start,
+        period.end
+    );
+    if let Some(description) = &window.spec.description {
+        text.push_str(&format!("\n{description}"));
+    }
+    text
+}
+
+/// Sets the `Open` condition, which this module (not the core) owns.
+fn set_open_condition(
+    status: &mut MaintenanceWindowStatus,
+    window: &MaintenanceWindow,
+    value: ConditionStatus,
+    reason: &str,
+    message: &str,
+) {
+    let desired = DesiredCondition::new(condition::OPEN, value, reason, message);
+    let merged = conditions::merge(
+        &status.conditions,
+        &[desired],
+        window.meta().generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    status.conditions = merged.conditions;
+}
+
+fn tasks_condition(
+    window: &MaintenanceWindow,
+    status: &MaintenanceWindowStatus,
+) -> DesiredCondition {
+    if window.spec.tasks.is_empty() {
+        return DesiredCondition::new(
+            condition::TASKS_SUCCEEDED,
+            ConditionStatus::True,
+            "NoTasks",
+            "The window has no tasks.",
+        );
+    }
+    if let Some(failed) = status
+        .task_results
+        .iter()
+        .find(|r| r.phase == TaskPhase::Failed)
+    {
+        return DesiredCondition::new(
+            condition::TASKS_SUCCEEDED,
+            ConditionStatus::False,
+            "TaskFailed",
+            format!(
+                "Task {} of the window starting {} failed: {}",
+                failed.name,
+                chrono_time(&failed.window_start),
+                failed.message.as_deref().unwrap_or("no message")
+            ),
+        );
+    }
+    let running = status
+        .task_results
+        .iter()
+        .any(|r| matches!(r.phase, TaskPhase::Running | TaskPhase::Pending));
+    if running {
+        DesiredCondition::new(
+            condition::TASKS_SUCCEEDED,
+            ConditionStatus::True,
+            "Running",
+            "Tasks of the open window are running; none failed so far.",
+        )
+    } else {
+        DesiredCondition::new(
+            condition::TASKS_SUCCEEDED,
+            ConditionStatus::True,
+            "Succeeded",
+            "No task of the current or last window failed.",
+        )
+    }
+}
+
+/// One reconcile's working set.
+struct Run<'a> {
+    owner: &'a MaintenanceWindows,
+    ctx: &'a Context,
+    window: &'a MaintenanceWindow,
+    ns: String,
+    name: String,
+    effect_errors: Vec<String>,
+}
+
+impl Run<'_> {
+    fn client(&self) -> &Client {
+        &self.ctx.client
+    }
+
+    async fn persist(&self, status: &MaintenanceWindowStatus) -> Result<(), Error> {
+        self.owner
+            .persist(self.client(), &self.ns, &self.name, status)
+            .await
+    }
+
+    async fn open(
+        &mut self,
+        status: &mut MaintenanceWindowStatus,
+        window: Window,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        status.open = true;
+        status.current_window = Some(period(&window));
+        let fresh = status
+            .task_results
+            .first()
+            .is_some_and(|r| same_second(chrono_time(&r.window_start), window.start));
+        if !fresh {
+            status.task_results = tasks::pending(&self.window.spec.tasks, window.start);
+        }
+        set_open_condition(
+            status,
+            self.window,
+            ConditionStatus::True,
+            "WindowOpen",
+            &format!("Open since {} until {}", window.start, window.end),
+        );
+        self.persist(status).await?;
+        info!(window = %format!("{}/{}", self.ns, self.name), start = %window.start, end = %window.end, "maintenance window opened");
+        self.event(
+            "WindowOpened",
+            "Open",
+            format!(
+                "Maintenance window open from {} until {}",
+                window.start, window.end
+            ),
+        )
+        .await;
+        let at_open = self.window.spec.notices.as_ref().is_some_and(|n| n.at_open);
+        if at_open && !plan::notice_sent(&status.notices_sent, NoticeKind::Open, window.start) {
+            let notice = Notice {
+                key: notice_key(&self.ns, &self.name, window.start, "open"),
+                summary: format!(
+                    "Maintenance {}/{} is open until {} (UTC)",
+                    self.ns, self.name, window.end
+                ),
+                details: details(self.window, window),
+            };
+            if self.notify(&notice, now).await {
+                status.notices_sent.push(NoticeRecord {
+                    window_start: k8s_time(window.start),
+                    kind: NoticeKind::Open,
+                    advance: None,
+                    time: k8s_time(now),
+                });
+                self.persist(status).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores every recorded effect, then records the window as closed.
+    async fn close(
+        &mut self,
+        status: &mut MaintenanceWindowStatus,
+        now: DateTime<Utc>,
+        why: &str,
+    ) -> Result<(), Error> {
+        self.restore_unwanted(status, &[]).await?;
+        if !status.applied_effects.is_empty() {
+            // Could not restore everything: stay open (effects in force) and retry.
+            return Ok(());
+        }
+        let Some(current) = status.current_window.take() else {
+            status.open = false;
+            self.persist(status).await?;
+            return Ok(());
+        };
+        let start = chrono_time(&current.start);
+        let scheduled_end = chrono_time(&current.end);
+        let closed_at = now.min(scheduled_end);
+        let early = now < scheduled_end;
+        status.open = false;
+        status.last_window = Some(ClosedWindow {
+            start: current.start.clone(),
+            end: k8s_time(closed_at),
+            closed_early: early,
+        });
+        for result in &mut status.task_results {
+            if matches!(result.phase, TaskPhase::Pending | TaskPhase::Running) {
+                result.phase = TaskPhase::Skipped;
+                result.end_time = Some(k8s_time(now));
+                result.message = Some(format!("the window closed before the task ended ({why})"));
+            }
+        }
+        set_open_condition(
+            status,
+            self.window,
+            ConditionStatus::False,
+            "Closed",
+            &format!("Closed at {closed_at}: {why}"),
+        );
+        self.persist(status).await?;
+        info!(window = %format!("{}/{}", self.ns, self.name), %start, early, "maintenance window closed");
+        self.event(
+            "WindowClosed",
+            "Close",
+            format!("Maintenance window that opened at {start} closed at {closed_at}: {why}"),
+        )
+        .await;
+        let at_close = self
+            .window
+            .spec
+            .notices
+            .as_ref()
+            .is_some_and(|n| n.at_close);
+        if at_close && !plan::notice_sent(&status.notices_sent, NoticeKind::Close, start) {
+            let results: Vec<String> = status
+                .task_results
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: {:?}{}",
+                        r.name,
+                        r.phase,
+                        r.message
+                            .as_deref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let mut details = details(
+                self.window,
+                Window {
+                    start,
+                    end: closed_at,
+                },
+            );
+            if !results.is_empty() {
+                details.push_str(&format!("\nTasks: {}", results.join("; ")));
+            }
+            let notice = Notice {
+                key: notice_key(&self.ns, &self.name, start, "close"),
+                summary: format!(
+                    "Maintenance {}/{} closed at {closed_at} (UTC)",
+                    self.ns, self.name
+                ),
+                details,
+            };
+            if self.notify(&notice, now).await {
+                status.notices_sent.push(NoticeRecord {
+                    window_start: k8s_time(start),
+                    kind: NoticeKind::Close,
+                    advance: None,
+                    time: k8s_time(now),
+                });
+                self.persist(status).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records (first) and applies every wanted effect.
+    async fn apply_effects(
+        &mut self,
+        status: &mut MaintenanceWindowStatus,
+        wanted: &[Wanted],
+    ) -> Result<(), Error> {
+        for want in wanted {
+            if !status
+                .applied_effects
+                .iter()
+                .any(|r| want.is_recorded_by(r))
+            {
+                match effects::snapshot(self.client(), &self.ns, want).await {
+                    Ok(record) => {
+                        status.applied_effects.push(record);
+                        self.persist(status).await?;
+                    }
+                    Err(error) => {
+                        self.effect_failed(want, &error)?;
+                        continue;
+                    }
+                }
+            }
+            // The spec may have changed the value while open: keep the record's target in step.
+            if let Some(record) = status
+                .applied_effects
+                .iter_mut()
+                .find(|r| want.is_recorded_by(r))
+            {
+                let (value, replicas) = match want {
+                    Wanted::ConfigMap { value, .. } => (Some(value.clone()), None),
+                    Wanted::Scale { replicas, .. } => (None, Some(*replicas)),
+                };
+                if record.value != value || record.replicas != replicas {
+                    record.value = value;
+                    record.replicas = replicas;
+                    self.persist(status).await?;
+                }
+            }
+            if let Err(error) = effects::ensure(self.client(), &self.ns, want).await {
+                self.effect_failed(want, &error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores every recorded effect that is not in `wanted`; a record is dropped only after
+    /// its restore.
+    async fn restore_unwanted(
+        &mut self,
+        status: &mut MaintenanceWindowStatus,
+        wanted: &[Wanted],
+    ) -> Result<(), Error> {
+        let stale: Vec<_> = status
+            .applied_effects
+            .iter()
+            .filter(|r| !wanted.iter().any(|w| w.is_recorded_by(r)))
+            .cloned()
+            .collect();
+        for record in stale {
+            match effects::revert(self.client(), &self.ns, &record).await {
+                Ok(message) => {
+                    info!(window = %format!("{}/{}", self.ns, self.name), %message, "maintenance effect restored");
+                    status.applied_effects.retain(|r| r != &record);
+                    self.persist(status).await?;
+                }
+                Err(error @ Error::Api { .. }) => return Err(error),
+                Err(error) => self.effect_errors.push(error.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn effect_failed(&mut self, want: &Wanted, error: &Error) -> Result<(), Error> {
+        match error {
+            Error::Api { source, .. } if !matches!(source.as_ref(), kube::Error::Api(s) if s.code == 422) => {
+                Err(Error::Api {
+                    verb: "apply",
+                    kind: "effect",
+                    namespace: self.ns.clone(),
+                    name: want.describe(),
+                    source: Box::new(kube::Error::Service(error.to_string().into())),
+                })
+            }
+            _ => {
+                warn!(window = %format!("{}/{}", self.ns, self.name), %error, "maintenance effect not applied");
+                self.effect_errors
+                    .push(format!("{}: {error}", want.describe()));
+                Ok(())
+            }
+        }
+    }
+
+    fn effects_condition(&self, wanted: &[Wanted]) -> DesiredCondition {
+        if !self.effect_errors.is_empty() {
+            return DesiredCondition::new(
+                condition::EFFECTS_APPLIED,
+                ConditionStatus::False,
+                "CannotApply",
+                self.effect_errors.join("; "),
+            );
+        }
+        if wanted.is_empty() {
+            return DesiredCondition::new(
+                condition::EFFECTS_APPLIED,
+                ConditionStatus::True,
+                "NoEffects",
+                "The window sets no ConfigMap key and scales no workload.",
+            );
+        }
+        DesiredCondition::new(
+            condition::EFFECTS_APPLIED,
+            ConditionStatus::True,
+            "Applied",
+            "ConfigMap and workload effects are applied while open and restored at closing.",
+        )
+    }
+
+    /// Runs the tasks of the open window one step; returns when to look again.
+    async fn advance_tasks(
+        &mut self,
+        status: &mut MaintenanceWindowStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, Error> {
+        let Some(current) = status.current_window.clone() else {
+            return Ok(None);
+        };
+        let start = chrono_time(&current.start);
+        let tasks = self.window.spec.tasks.clone();
+        for _ in 0..=tasks.len() * 2 {
+            match tasks::next_step(&tasks, &status.task_results, start) {
+                Step::Done => return Ok(None),
+                Step::SkipRest => {
+                    for result in &mut status.task_results {
+                        if matches!(result.phase, TaskPhase::Pending | TaskPhase::Running) {
+                            result.phase = TaskPhase::Skipped;
+                            result.message = Some("not run: an earlier task failed".into());
+                        }
+                    }
+                    self.persist(status).await?;
+                    if self.window.spec.failure_policy == FailurePolicy::CloseEarlyAndRestore {
+                        self.close(
+                            status,
+                            now,
+                            "a task failed (failurePolicy CloseEarlyAndRestore)",
+                        )
+                        .await?;
+                        if let Some(mut entry) = indexed(self.window, status) {
+                            entry.closed_early = status
+                                .last_window
+                                .as_ref()
+                                .filter(|w| w.closed_early)
+                                .map(|w| (chrono_time(&w.start), chrono_time(&w.end)));
+                            self.owner.index.upsert(entry);
+                        }
+                    }
+                    return Ok(None);
+                }
+                Step::Start(index) => {
+                    let task = &tasks[index];
+                    let job = tasks::build_job(self.window, task, start);
+                    let Some(result) = status.task_results.iter_mut().find(|r| {
+                        r.name == task.name && same_second(chrono_time(&r.window_start), start)
+                    }) else {
+                        status
+                            .task_results
+                            .push(tasks::pending(std::slice::from_ref(task), start).remove(0));
+                        continue;
+                    };
+                    result.start_time = Some(k8s_time(now));
+                    match &job {
+                        Some(job) => {
+                            result.phase = TaskPhase::Running;
+                            result.job_name = job.metadata.name.clone();
+                            self.persist(status).await?;
+                            tasks::start_job(self.client(), job).await?;
+                            return Ok(Some(
+                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
+                            ));
+                        }
+                        None => {
+                            result.phase = TaskPhase::Failed;
+                            result.end_time = Some(k8s_time(now));
+                            result.message = Some(tasks::SQL_UNSUPPORTED.into());
+                            self.persist(status).await?;
+                            self.task_failed(&task.name, tasks::SQL_UNSUPPORTED, now)
+                                .await;
+                        }
+                    }
+                }
+                Step::Poll(index) => {
+                    let task = &tasks[index];
+                    let Some(position) = status.task_results.iter().position(|r| {
+                        r.name == task.name && same_second(chrono_time(&r.window_start), start)
+                    }) else {
+                        return Ok(None);
+                    };
+                    let Some(job_name) = status.task_results[position].job_name.clone() else {
+                        // A SQL task marked running by an earlier process: never re-run.
+                        let result = &mut status.task_results[position];
+                        result.phase = TaskPhase::Failed;
+                        result.end_time = Some(k8s_time(now));
+                        result.message =
+                            Some("interrupted by a controller restart; not run again".into());
+                        self.persist(status).await?;
+                        continue;
+                    };
+                    match tasks::job_outcome(self.client(), &self.ns, &job_name).await {
+                        Ok(None) => {
+                            return Ok(Some(
+                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
+                            ));
+                        }
+                        Ok(Some((succeeded, message))) => {
+                            let result = &mut status.task_results[position];
+                            result.phase = if succeeded {
+                                TaskPhase::Succeeded
+                            } else {
+                                TaskPhase::Failed
+                            };
+                            result.end_time = Some(k8s_time(now));
+                            result.message = Some(message.clone());
+                            self.persist(status).await?;
+                            if !succeeded {
+                                self.task_failed(&task.name, &message, now).await;
+                            }
+                        }
+                        Err(Error::Missing { .. }) => {
+                            // Marked running, but the previous process stopped before creating it.
+                            if let Some(job) = tasks::build_job(self.window, task, start) {
+                                tasks::start_job(self.client(), &job).await?;
+                            }
+                            return Ok(Some(
+                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
+                            ));
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+        Ok(Some(
+            now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
+        ))
+    }
+
+    /// A task failed: a Warning Event and an alert through the notice channels.
+    async fn task_failed(&self, task: &str, message: &str, now: DateTime<Utc>) {
+        self.event_typed(
+            EventType::Warning,
+            "TaskFailed",
+            "RunTask",
+            format!("Task {task} failed: {message}"),
+        )
+        .await;
+        let notice = Notice {
+            key: format!(
+                "maintenance/{}/{}/task-failed/{task}/{}",
+                self.ns,
+                self.name,
+                now.timestamp()
+            ),
+            summary: format!("Maintenance {}/{}: task {task} failed", self.ns, self.name),
+            details: message.to_string(),
+        };
+        self.notify(&notice, now).await;
+    }
+
+    /// Sends a notice; true when every routed channel accepted it (or there are none).
+    async fn notify(&self, notice: &Notice, now: DateTime<Utc>) -> bool {
+        let Some(spec) = &self.window.spec.notices else {
+            return true;
+        };
+        match notices::send(
+            self.client(),
+            &self.ns,
+            &self.name,
+            spec,
+            notice,
+            &self.owner.notice_state,
+            now,
+        )
+        .await
+        {
+            Ok(()) => true,
+            Err(message) => {
+                warn!(window = %format!("{}/{}", self.ns, self.name), %message, "maintenance notice not delivered; retried");
+                false
+            }
+        }
+    }
+
+    async fn event(&self, reason: &str, action: &str, note: String) {
+        self.event_typed(EventType::Normal, reason, action, note)
+            .await;
+    }
+
+    async fn event_typed(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let recorder: &Recorder = &self.ctx.recorder;
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(error) = recorder.publish(&event, &self.window.object_ref(&())).await {
+            self.ctx.metrics.event_failed("MaintenanceWindow");
+            warn!(%error, "publishing a MaintenanceWindow Event failed");
+        }
+    }
+
+    /// `Selected`: a warning when the window has selector-based effects and picks nothing.
+    async fn selected_condition(&self) -> Result<DesiredCondition, Error> {
+        let effects = Effects::from_spec(&self.window.spec.effects);
+        if !effects.any() {
+            return Ok(DesiredCondition::new(
+                condition::SELECTED,
+                ConditionStatus::True,
+                "NoSelectorEffects",
+                "The window has no effects on selected resources.",
+            ));
+        }
+        let selector = self.window.spec.selector.as_ref();
+        let mut counts = Vec::new();
+        let mut total = 0;
+        for (kind, resource) in [
+            ("HealthMonitor", ApiResource::erase::<HealthMonitor>(&())),
+            ("CronJobSpec", ApiResource::erase::<CronJobSpec>(&())),
+            ("BackupPolicy", ApiResource::erase::<BackupPolicy>(&())),
+            ("FailoverPlan", ApiResource::erase::<FailoverPlan>(&())),
+        ] {
+            if !effects.for_kind(kind).any() {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client().clone(), &self.ns, &resource);
+            let list = api
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(|e| Error::api("list", "watchkeeper resources", &self.ns, kind, e))?;
+            let empty = BTreeMap::new();
+            let n = list
+                .items
+                .iter()
+                .filter(|o| {
+                    selector::matches(selector, o.metadata.labels.as_ref().unwrap_or(&empty))
+                })
+                .count();
+            total += n;
+            counts.push(format!("{n} {kind}"));
+        }
+        Ok(if total == 0 {
+            DesiredCondition::new(
+                condition::SELECTED,
+                ConditionStatus::False,
+                "NothingSelected",
+                format!(
+                    "spec.selector matches no resource its effects apply to in namespace {} (looked at: {})",
+                    self.ns,
+                    counts.join(", ")
+                ),
+            )
+        } else {
+            DesiredCondition::new(
+                condition::SELECTED,
+                ConditionStatus::True,
+                "ResourcesSelected",
+                format!("Selected: {}", counts.join(", ")),
+            )
+        })
+    }
+
+    async fn add_finalizer(&self) -> Result<(), Error> {
+        let mut finalizers = self.window.finalizers().to_vec();
+        if finalizers.iter().any(|f| f == FINALIZER) {
+            return Ok(());
+        }
+        finalizers.push(FINALIZER.to_string());
+        self.patch_finalizers(finalizers).await
+    }
+
+    async fn remove_finalizer(&self) -> Result<(), Error> {
+        let finalizers = self.window.finalizers();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            return Ok(());
+        }
+        let kept: Vec<String> = finalizers
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        self.patch_finalizers(kept).await
+    }
+
+    async fn patch_finalizers(&self, finalizers: Vec<String>) -> Result<(), Error> {
+        let api: Api<MaintenanceWindow> = Api::namespaced(self.client().clone(), &self.ns);
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": self.window.resource_version(),
+                "finalizers": finalizers,
+            }
+        });
+        match api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(Error::api(
+                "patch finalizers of",
+                "MaintenanceWindow",
+                &self.ns,
+                &self.name,
+                e,
+            )),
+        }
+    }
+}
