@@ -461,7 +461,12 @@ async fn an_interrupted_upload_leaves_no_manifest_and_is_not_counted() {
         assert!(child.try_wait().unwrap().is_none(), "agent exited early");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Mid-upload: the agent still waits for the end of pg_dump's output. Kill it hard.
+    // Mid-upload: at least one part is uploaded and the agent still waits for the end of
+    // pg_dump's output. Kill it hard.
+    while s3.pending_upload_parts() == 0 {
+        assert!(Instant::now() < deadline, "no part was uploaded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.kill().await.unwrap();
     if let Ok(pid) = std::fs::read_to_string(dir.join("pid")) {
         let _ = std::process::Command::new("kill")

@@ -208,7 +208,15 @@ async fn backup(config: &AgentConfig, id: &str) -> Result<(Manifest, Destination
     };
     let mut upload = destination.start_upload(&object).await?;
     tracing::info!(object = %object, destination = %destination.display(), "streaming pg_dump");
-    let streamed = stream_into(stdout, passphrase.as_deref(), &mut upload).await;
+    let streamed = stream_into(stdout, passphrase.as_deref(), &mut upload)
+        .await
+        .map_err(|e| match e {
+            BackupError::Dump { message, .. } => BackupError::Dump {
+                database: conn.database.clone(),
+                message,
+            },
+            other => other,
+        });
     let status = match &streamed {
         // pg_dump has closed its stdout: wait for its exit status.
         Ok(_) => child.wait().await.ok(),

@@ -341,7 +341,14 @@ impl Tools {
                 "SELECT current_setting('server_version_num'), current_setting('server_version')",
                 true,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                PgError::Failed { message, .. } => PgError::Failed {
+                    tool: format!("connecting to {conn}"),
+                    message,
+                },
+                other => other,
+            })?;
         let row = rows
             .first()
             .filter(|r| r.len() == 2)

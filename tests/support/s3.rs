@@ -147,6 +147,20 @@ impl S3Server {
         self.root.join("data").join(name)
     }
 
+    /// Parts of multipart uploads not completed yet (s3s-fs keeps them as
+    /// `.upload_id-<id>.part-<n>` files beside the buckets).
+    pub fn pending_upload_parts(&self) -> usize {
+        std::fs::read_dir(self.root.join("data"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.starts_with(".upload_id-") && name.contains(".part-")
+            })
+            .count()
+    }
+
     /// The object's file: s3s-fs stores object `key` at `<bucket>/<key>`.
     pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.bucket_dir(bucket).join(key)
