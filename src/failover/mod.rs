@@ -14,8 +14,12 @@
 //!
 //! See `docs/failover.md`.
 
+pub mod action;
+pub mod cloudflare;
+pub mod driver;
 pub mod error;
 pub mod gates;
+pub mod http;
 pub mod machine;
 pub mod plan;
 pub mod record;
@@ -23,6 +27,10 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 
+pub use action::{
+    ClusterExecutor, Executor, NoCluster, ResolvedPlan, SecretSource, StepAction, StepExecutor,
+};
+pub use driver::{RecordStore, Settled, drive};
 pub use error::FailoverError;
 pub use gates::{
     BackupObservation, DrillRequest, MonitorObservation, Observations, Refusal, RefusalReason,
