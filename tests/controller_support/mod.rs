@@ -585,6 +585,7 @@ pub async fn examples_are_accepted(
         examples_dir().display()
     );
     for (namespace, objects) in sets {
+        create_referenced_secrets(client, namespace, objects).await;
         for object in objects {
             let kind = kind_of(object);
             api_for_kind(client, namespace, &kind)
@@ -621,6 +622,56 @@ pub async fn examples_are_accepted(
         }
     }
     total
+}
+
+/// Creates every Secret key the objects reference (`…SecretRef` / `secretKeyRef` fields), with
+/// a placeholder value, as the guides tell users to before applying the examples: the
+/// controller refuses specs whose pods would mount a missing Secret.
+pub async fn create_referenced_secrets(
+    client: &Client,
+    namespace: &str,
+    objects: &[DynamicObject],
+) {
+    fn collect(value: &Value, out: &mut std::collections::BTreeMap<String, Vec<String>>) {
+        match value {
+            Value::Object(map) => {
+                for (field, inner) in map {
+                    let is_ref = field.ends_with("SecretRef") || field == "secretKeyRef";
+                    if let (true, Some(name), Some(key)) = (
+                        is_ref,
+                        inner.get("name").and_then(Value::as_str),
+                        inner.get("key").and_then(Value::as_str),
+                    ) {
+                        out.entry(name.to_string())
+                            .or_default()
+                            .push(key.to_string());
+                    }
+                    collect(inner, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, out)),
+            _ => {}
+        }
+    }
+    let mut secrets = std::collections::BTreeMap::new();
+    for object in objects {
+        collect(&object.data, &mut secrets);
+    }
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), namespace);
+    for (name, keys) in secrets {
+        let data: serde_json::Map<String, Value> = keys
+            .into_iter()
+            .map(|key| (key, Value::String("placeholder".to_string())))
+            .collect();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace}, "stringData": data});
+        let secret = serde_json::from_value(secret).expect("a Secret");
+        match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => panic!("create Secret {namespace}/{name}: {error}"),
+        }
+    }
 }
 
 fn kind_of(object: &DynamicObject) -> String {

@@ -517,6 +517,11 @@ impl Store {
             .or_default()
             .insert((ns_key, name), obj.clone());
         self.emit(key, "ADDED", None, obj.clone(), rv);
+        // As the real garbage collector, an object created with an owner that is already gone
+        // (a controller's apply racing the owner's deletion) is collected too.
+        if obj.pointer("/metadata/ownerReferences").is_some() {
+            self.gc_wanted = true;
+        }
         Ok(obj)
     }
 
