@@ -4,6 +4,9 @@
 
 #[path = "support/cloudflare.rs"]
 mod cloudflare;
+#[allow(dead_code)]
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,9 +21,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use cloudflare::{Cloudflare, DnsRecord};
-use watchkeeper::api::common::SecretKeyRef;
+use watchkeeper::api::common::{SecretKeyRef, SslMode};
 use watchkeeper::api::failover_plan::{DnsRecordType, FailoverPlanSpec, Step};
 use watchkeeper::failover::action::{CloudflareSwitch, HttpCall};
+use watchkeeper::failover::sql::{self as sql_step, SqlCall, SqlTarget};
 use watchkeeper::failover::{
     Action, AttemptKind, ClusterExecutor, Executor, FailoverError, FailoverRecord, IdempotencyKey,
     Observations, Phase, PlanPolicy, RecordStore, ResolvedPlan, StepExecutor, StepFailure,
@@ -337,6 +341,109 @@ async fn the_http_step_sends_its_key_and_checks_the_status() {
     let dry = watchkeeper::failover::http::call(&http, &call, &run(StepKind::Http, true)).await;
     assert!(dry.is_ok_and(|m| m.starts_with("dry run")));
     assert_eq!(provider.requests("/deploy"), 4, "the dry run sent nothing");
+}
+
+// ---- SQL against a real PostgreSQL server ---------------------------------------------------
+
+fn sql(pg: &postgres::Postgres, statements: &[&str], expect: Option<&str>) -> SqlCall {
+    SqlCall {
+        target: SqlTarget::Parts {
+            host: "127.0.0.1".into(),
+            port: pg.port(),
+            database: "app".into(),
+            user: pg.superuser().into(),
+            password: Some(postgres::SUPERUSER_PASSWORD.into()),
+        },
+        ssl_mode: SslMode::Prefer,
+        statements: statements.iter().map(|s| s.to_string()).collect(),
+        expect: expect.map(str::to_string),
+        statement_timeout: Some(std::time::Duration::from_secs(5)),
+    }
+}
+
+#[tokio::test]
+async fn sql_steps_run_statements_check_the_result_and_do_not_promote_a_primary_twice() {
+    let pg = postgres::Postgres::start().await;
+    pg.create_database("app").await;
+    let step = run(StepKind::Sql, false);
+    let marks = [
+        "CREATE TABLE IF NOT EXISTS marks (k text PRIMARY KEY)",
+        "INSERT INTO marks VALUES ('a') ON CONFLICT DO NOTHING",
+        "SELECT count(*) FROM marks",
+    ];
+    let ok = sql_step::execute(&sql(&pg, &marks, Some("1")), &step).await;
+    assert!(
+        ok.as_ref().is_ok_and(|m| m.contains("as expected")),
+        "{ok:?}"
+    );
+    // The wrong expected value fails for good, saying what came back.
+    let wrong = sql_step::execute(&sql(&pg, &marks, Some("2")), &step)
+        .await
+        .expect_err("mismatch");
+    assert!(
+        !wrong.retryable
+            && wrong.message.contains("expected \"2\"")
+            && wrong.message.contains("\"1\""),
+        "{wrong:?}"
+    );
+    // An SQL error is permanent and carries the server's SQLSTATE.
+    let broken = sql_step::execute(&sql(&pg, &["SELEC 1"], None), &step)
+        .await
+        .expect_err("syntax");
+    assert!(
+        !broken.retryable && broken.message.contains("42601"),
+        "{broken:?}"
+    );
+    // The try's key is the session's application_name.
+    let name = sql_step::execute(
+        &sql(
+            &pg,
+            &["SELECT current_setting('application_name')"],
+            Some("watchkeeper:prod/regional/failover-1-x/1/1"),
+        ),
+        &step,
+    )
+    .await;
+    assert!(name.is_ok(), "{name:?}");
+    // A dry run connects and runs nothing.
+    let dry = sql_step::execute(
+        &sql(&pg, &["INSERT INTO marks VALUES ('b')"], None),
+        &run(StepKind::Sql, true),
+    )
+    .await;
+    assert!(
+        dry.as_ref().is_ok_and(|m| m.starts_with("dry run")),
+        "{dry:?}"
+    );
+    assert_eq!(pg.psql("app", "SELECT count(*) FROM marks").await, "1");
+    // Promotion checks before it acts: this server is a primary already.
+    let promote = sql_step::execute(&sql(&pg, &["SELECT pg_promote()"], Some("t")), &step).await;
+    assert!(
+        promote
+            .as_ref()
+            .is_ok_and(|m| m.contains("already a primary")),
+        "{promote:?}"
+    );
+    // A wrong password is reported without any password in the message.
+    let mut bad = sql(&pg, &marks, None);
+    if let SqlTarget::Parts { password, .. } = &mut bad.target {
+        *password = Some("not-the-password-91".into());
+    }
+    let refused = sql_step::execute(&bad, &step).await.expect_err("auth");
+    assert!(
+        !refused.message.contains("not-the-password-91")
+            && !refused.message.contains(postgres::SUPERUSER_PASSWORD),
+        "{refused:?}"
+    );
+    assert!(
+        refused.message.contains("28P01") && !refused.retryable,
+        "{refused:?}"
+    );
+    // TLS is refused clearly rather than silently downgraded.
+    let mut tls = sql(&pg, &marks, None);
+    tls.ssl_mode = SslMode::Require;
+    let tls = sql_step::execute(&tls, &step).await.expect_err("tls");
+    assert!(!tls.retryable && tls.message.contains("TLS"), "{tls:?}");
 }
 
 // ---- the state machine under a crash loop -------------------------------------------------

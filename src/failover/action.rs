@@ -1,20 +1,21 @@
 //! Step actions with their Secrets resolved, and the executor traits.
 //!
-//! Steps the engine runs itself (HTTP calls and webhooks, Cloudflare DNS) are resolved into
-//! [`StepAction::Http`] and [`StepAction::Cloudflare`]; steps that need a cluster (fence by
-//! scaling or ConfigMap flag, restore Job, SQL until the engine runs it, scale, patch,
-//! rollback, DNSEndpoint, verify, notify) stay as the API step and go to a
+//! Steps the engine runs itself (HTTP calls and webhooks, Cloudflare DNS, SQL) are resolved
+//! into [`StepAction::Http`], [`StepAction::Cloudflare`] and [`StepAction::Sql`]; steps that
+//! need a cluster (fence by scaling or ConfigMap flag, restore Job, scale, patch, rollback,
+//! DNSEndpoint, verify, notify) stay as the API step and go to a
 //! [`ClusterExecutor`] the controller (or the embedded mode) implements.
 
 use std::fmt;
 use std::future::Future;
 
 use crate::api::common::{HttpHeader, HttpMethod, SecretKeyRef};
-use crate::api::failover_plan::{DnsRecordType, FailoverPlanSpec, HttpAction, Step};
+use crate::api::failover_plan::{DnsRecordType, FailoverPlanSpec, HttpAction, SqlAction, Step};
 
 use super::error::FailoverError;
 use super::machine::{StepFailure, StepRun};
 use super::record::AttemptKind;
+use super::sql::{SqlCall, SqlTarget};
 
 /// Cloudflare's API base when a record sets no `apiUrl`.
 pub const CLOUDFLARE_API: &str = "https://api.cloudflare.com/client/v4";
@@ -106,6 +107,8 @@ pub enum StepAction {
     Http(HttpCall),
     /// A Cloudflare DNS switch.
     Cloudflare(CloudflareSwitch),
+    /// SQL against a PostgreSQL server.
+    Sql(SqlCall),
     /// A step the [`ClusterExecutor`] runs.
     Cluster(Box<Step>),
 }
@@ -203,6 +206,9 @@ fn resolve_steps(
                     token,
                 });
             }
+            if let Some(sql) = &step.sql {
+                return StepAction::Sql(sql_call(&format!("{here}.sql"), sql, secrets, errors));
+            }
             StepAction::Cluster(Box::new(step.clone()))
         })
         .collect()
@@ -222,6 +228,54 @@ fn secret(
         });
         String::new()
     })
+}
+
+fn sql_call(
+    path: &str,
+    sql: &SqlAction,
+    secrets: &dyn SecretSource,
+    errors: &mut Vec<FailoverError>,
+) -> SqlCall {
+    let c = &sql.connection;
+    let target = match &c.uri_secret_ref {
+        Some(uri) => SqlTarget::Uri(secret(
+            &format!("{path}.connection.uriSecretRef"),
+            uri,
+            secrets,
+            errors,
+        )),
+        None => SqlTarget::Parts {
+            host: c.host.clone().unwrap_or_default(),
+            port: c.port.unwrap_or(5432),
+            database: c.database.clone().unwrap_or_default(),
+            user: c.user.clone().unwrap_or_default(),
+            password: c.password_secret_ref.as_ref().map(|p| {
+                secret(
+                    &format!("{path}.connection.passwordSecretRef"),
+                    p,
+                    secrets,
+                    errors,
+                )
+            }),
+        },
+    };
+    let statement_timeout = sql.statement_timeout.as_ref().and_then(|t| {
+        t.parse()
+            .map_err(|e| {
+                errors.push(FailoverError::Spec {
+                    path: format!("{path}.statementTimeout"),
+                    message: e.to_string(),
+                })
+            })
+            .ok()
+    });
+    SqlCall {
+        target,
+        ssl_mode: c.ssl_mode.unwrap_or_default(),
+        statements: sql.statements.clone(),
+        expect: sql.expect.clone(),
+        statement_timeout,
+    }
 }
 
 fn http_call(
@@ -298,7 +352,7 @@ impl ClusterExecutor for NoCluster {
     }
 }
 
-/// The engine's executor: HTTP and Cloudflare steps itself, the rest through `C`.
+/// The engine's executor: HTTP, Cloudflare and SQL steps itself, the rest through `C`.
 #[derive(Clone, Debug)]
 pub struct StepExecutor<C> {
     plan: ResolvedPlan,
@@ -325,6 +379,7 @@ impl<C: ClusterExecutor> Executor for StepExecutor<C> {
             Some(StepAction::Cloudflare(switch)) => {
                 super::cloudflare::switch(&self.http, switch, run).await
             }
+            Some(StepAction::Sql(call)) => super::sql::execute(call, run).await,
             Some(StepAction::Cluster(step)) => self.cluster.execute(run, step).await,
             None => Err(StepFailure::permanent(format!(
                 "step {} (index {}) has no resolved action; the plan changed since it was resolved",

@@ -8,7 +8,8 @@
 //! - [`gates`]: the pure trigger, approval, cooldown, maintenance and backup gates.
 //! - [`machine`]: [`decide`] and [`apply`], the pure state machine.
 //! - [`action`]: step actions with Secrets resolved, and the [`Executor`] traits.
-//! - [`http`], [`cloudflare`]: executors for HTTP calls and webhooks, and Cloudflare DNS.
+//! - [`http`], [`cloudflare`], [`sql`]: executors for HTTP calls and webhooks, Cloudflare DNS,
+//!   and SQL against PostgreSQL.
 //! - [`driver`]: the loop that persists before acting, so a crash at any point resumes at the
 //!   step in progress and never repeats a finished one.
 //!
@@ -23,6 +24,7 @@ pub mod http;
 pub mod machine;
 pub mod plan;
 pub mod record;
+pub mod sql;
 
 #[cfg(test)]
 mod tests;
