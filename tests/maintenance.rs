@@ -558,3 +558,206 @@ async fn a_selector_matching_nothing_is_a_warning_condition() {
     .await;
     controller.stop().await;
 }
+
+async fn create_password_secret(client: &Client) {
+    use k8s_openapi::api::core::v1::Secret;
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db", "namespace": NS},
+        "stringData": {"password": support::postgres::SUPERUSER_PASSWORD}
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+}
+
+fn sql_task(name: &str, port: u16, statements: &[&str], timeout: Option<&str>) -> Value {
+    let mut sql = json!({
+        "connection": {
+            "host": "127.0.0.1", "port": port, "database": "app", "user": "postgres",
+            "passwordSecretRef": {"name": "db", "key": "password"}
+        },
+        "statements": statements,
+    });
+    if let Some(timeout) = timeout {
+        sql["statementTimeout"] = json!(timeout);
+    }
+    json!({"name": name, "sql": sql})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_tasks_run_in_order_once_and_a_failure_closes_early_and_restores() {
+    let pg = support::postgres::Postgres::start().await;
+    pg.create_database("app").await;
+    let (_server, client) = start_server().await;
+    create_password_secret(&client).await;
+    create_config_map(&client, "app-config", &[("MODE", "normal")]).await;
+    let controller = spawn_controller(&client, "solo", Some(NS), None);
+    let api = api_of::<MaintenanceWindow>(&client, NS);
+
+    // A window whose statements all succeed, VACUUM included (it cannot run in a transaction
+    // block, so this also shows each statement runs on its own).
+    let start = in_seconds(2);
+    let spec = json!({"tasks": [sql_task("housekeeping", pg.port(), &[
+        "CREATE TABLE runs (at timestamptz NOT NULL DEFAULT now())",
+        "INSERT INTO runs DEFAULT VALUES",
+        "VACUUM ANALYZE runs",
+    ], Some("30s"))]});
+    api.create(
+        &PostParams::default(),
+        &window("vacuum", start, start + TimeDelta::seconds(6), spec),
+    )
+    .await
+    .expect("create");
+    let done = wait_status(&client, "vacuum", "SQL task succeeded", |s| {
+        s["taskResults"][0]["phase"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(done["taskResults"][0]["statementsCompleted"], 3);
+    wait_status(&client, "vacuum", "closed", |s| {
+        s["open"] == false && s.get("lastWindow").is_some()
+    })
+    .await;
+    assert_eq!(
+        pg.psql("app", "SELECT count(*) FROM runs").await.trim(),
+        "1",
+        "the statements ran once"
+    );
+
+    // A failing statement (statement timeout) with CloseEarlyAndRestore: the later task is
+    // skipped, the window closes at once and the ConfigMap is restored.
+    let start = in_seconds(2);
+    let spec = json!({
+        "failurePolicy": "CloseEarlyAndRestore",
+        "effects": {"configMapSet": [
+            {"configMapKeyRef": {"name": "app-config", "key": "MODE"}, "value": "read-only"}
+        ]},
+        "tasks": [
+            sql_task("slow", pg.port(), &["SELECT 1", "SELECT pg_sleep(10)"], Some("300ms")),
+            sql_task("after", pg.port(), &["INSERT INTO runs DEFAULT VALUES"], None)
+        ]
+    });
+    api.create(
+        &PostParams::default(),
+        &window("strict", start, start + TimeDelta::minutes(30), spec),
+    )
+    .await
+    .expect("create");
+    let closed = wait_status(&client, "strict", "closed early", |s| {
+        s["lastWindow"]["closedEarly"] == true && s["open"] == false
+    })
+    .await;
+    let slow = &closed["taskResults"][0];
+    assert_eq!(slow["phase"], "Failed");
+    assert_eq!(slow["statementsCompleted"], 1);
+    assert!(
+        slow["message"].as_str().unwrap().contains("57014"),
+        "statement timeout SQLSTATE: {slow}"
+    );
+    assert_eq!(closed["taskResults"][1]["phase"], "Skipped");
+    let failed = wait_status(&client, "strict", "TasksSucceeded=False", |s| {
+        condition(s, "TasksSucceeded").is_some_and(|c| c["status"] == "False")
+    })
+    .await;
+    let message = condition(&failed, "TasksSucceeded").unwrap()["message"].clone();
+    assert!(message.as_str().unwrap().contains("slow"), "{message}");
+    assert_eq!(config_data(&client, "app-config").await["MODE"], "normal");
+    assert_eq!(
+        pg.psql("app", "SELECT count(*) FROM runs").await.trim(),
+        "1",
+        "the skipped task did not run"
+    );
+    controller.stop().await;
+}
+
+/// A webhook receiver on loopback that records every JSON body it is sent.
+async fn webhook_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let store = store.clone();
+            async move {
+                store
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body)));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_go_out_once_each_also_across_a_restart() {
+    let (_server, client) = start_server().await;
+    let (url, received) = webhook_receiver().await;
+    let first = spawn_controller(&client, "first", Some(NS), None);
+    let start = in_seconds(3);
+    let spec = json!({
+        "description": "Monthly database maintenance",
+        "notices": {
+            "advance": ["7d"],
+            "alerting": {"channels": [{"name": "ops", "webhook": {"url": url}}]}
+        }
+    });
+    api_of::<MaintenanceWindow>(&client, NS)
+        .create(
+            &PostParams::default(),
+            &window("announced", start, start + TimeDelta::seconds(3), spec),
+        )
+        .await
+        .expect("create");
+    let status = wait_status(
+        &client,
+        "announced",
+        "advance, open and close notices recorded",
+        |s| s["noticesSent"].as_array().is_some_and(|a| a.len() == 3),
+    )
+    .await;
+    let kinds: Vec<&str> = status["noticesSent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Advance", "Open", "Close"]);
+    assert_eq!(
+        received.lock().unwrap().len(),
+        3,
+        "{:?}",
+        received.lock().unwrap()
+    );
+    let text = serde_json::to_string(&*received.lock().unwrap()).unwrap();
+    assert!(text.contains("in 7d"), "{text}");
+    assert!(text.contains("is open until"), "{text}");
+    assert!(text.contains("closed at"), "{text}");
+    first.stop().await;
+
+    // A new controller reconciles the window and sends nothing again.
+    let second = spawn_controller(&client, "second", Some(NS), None);
+    eventually("the new controller to reconcile the window", || async {
+        (second.metrics.reconcile_count(
+            "MaintenanceWindow",
+            watchkeeper::controller::metrics::ReconcileResult::Accepted,
+        ) > 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        received.lock().unwrap().len(),
+        3,
+        "no notice repeated after the restart"
+    );
+    second.stop().await;
+}

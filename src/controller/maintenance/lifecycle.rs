@@ -24,11 +24,11 @@ use super::index::{Effects, IndexedWindow};
 use super::notices::{self, Notice};
 use super::plan::{self, Wanted, chrono_time, k8s_time, same_second};
 use super::state::MaintenanceWindows;
-use super::tasks::{self, Step};
+use super::tasks;
 use super::{effects, selector};
 use crate::api::maintenance_window::{
-    ClosedWindow, FailurePolicy, MaintenanceWindowStatus, NEXT_WINDOWS, NoticeKind, NoticeRecord,
-    TaskPhase, WindowPeriod, condition, validate::window_schedule,
+    ClosedWindow, MaintenanceWindowStatus, NEXT_WINDOWS, NoticeKind, NoticeRecord, TaskPhase,
+    WindowPeriod, condition, validate::window_schedule,
 };
 use crate::api::validation::Errors;
 use crate::api::{BackupPolicy, CronJobSpec, FailoverPlan, HealthMonitor, MaintenanceWindow};
@@ -38,9 +38,6 @@ use crate::schedule::{Window, parse_time_zone};
 
 /// Finalizer held while a window has ConfigMap or workload changes to restore.
 pub const FINALIZER: &str = "watchkeeper.dev/maintenance-window";
-
-/// How often a running Job task is looked at.
-const TASK_POLL: Duration = Duration::from_secs(2);
 
 /// What the core needs back from a MaintenanceWindow reconcile.
 #[derive(Debug, Default)]
@@ -281,7 +278,10 @@ impl MaintenanceWindows {
 
 /// The index entry of a valid window; `None` when its schedule does not build (validation
 /// already reported it).
-fn indexed(window: &MaintenanceWindow, status: &MaintenanceWindowStatus) -> Option<IndexedWindow> {
+pub(super) fn indexed(
+    window: &MaintenanceWindow,
+    status: &MaintenanceWindowStatus,
+) -> Option<IndexedWindow> {
     let spec = &window.spec;
     let tz = parse_time_zone(&spec.time_zone).ok()?;
     let mut errors = Errors::new();
@@ -400,21 +400,21 @@ fn tasks_condition(
 }
 
 /// One reconcile's working set.
-struct Run<'a> {
-    owner: &'a MaintenanceWindows,
-    ctx: &'a Context,
-    window: &'a MaintenanceWindow,
-    ns: String,
-    name: String,
-    effect_errors: Vec<String>,
+pub(super) struct Run<'a> {
+    pub(super) owner: &'a MaintenanceWindows,
+    pub(super) ctx: &'a Context,
+    pub(super) window: &'a MaintenanceWindow,
+    pub(super) ns: String,
+    pub(super) name: String,
+    pub(super) effect_errors: Vec<String>,
 }
 
 impl Run<'_> {
-    fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &Client {
         &self.ctx.client
     }
 
-    async fn persist(&self, status: &MaintenanceWindowStatus) -> Result<(), Error> {
+    pub(super) async fn persist(&self, status: &MaintenanceWindowStatus) -> Result<(), Error> {
         self.owner
             .persist(self.client(), &self.ns, &self.name, status)
             .await
@@ -477,7 +477,7 @@ impl Run<'_> {
     }
 
     /// Restores every recorded effect, then records the window as closed.
-    async fn close(
+    pub(super) async fn close(
         &mut self,
         status: &mut MaintenanceWindowStatus,
         now: DateTime<Utc>,
@@ -696,158 +696,8 @@ impl Run<'_> {
         )
     }
 
-    /// Runs the tasks of the open window one step; returns when to look again.
-    async fn advance_tasks(
-        &mut self,
-        status: &mut MaintenanceWindowStatus,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, Error> {
-        let Some(current) = status.current_window.clone() else {
-            return Ok(None);
-        };
-        let start = chrono_time(&current.start);
-        let tasks = self.window.spec.tasks.clone();
-        for _ in 0..=tasks.len() * 2 {
-            match tasks::next_step(&tasks, &status.task_results, start) {
-                Step::Done => return Ok(None),
-                Step::SkipRest => {
-                    for result in &mut status.task_results {
-                        if matches!(result.phase, TaskPhase::Pending | TaskPhase::Running) {
-                            result.phase = TaskPhase::Skipped;
-                            result.message = Some("not run: an earlier task failed".into());
-                        }
-                    }
-                    self.persist(status).await?;
-                    if self.window.spec.failure_policy == FailurePolicy::CloseEarlyAndRestore {
-                        self.close(
-                            status,
-                            now,
-                            "a task failed (failurePolicy CloseEarlyAndRestore)",
-                        )
-                        .await?;
-                        if let Some(mut entry) = indexed(self.window, status) {
-                            entry.closed_early = status
-                                .last_window
-                                .as_ref()
-                                .filter(|w| w.closed_early)
-                                .map(|w| (chrono_time(&w.start), chrono_time(&w.end)));
-                            self.owner.index.upsert(entry);
-                        }
-                    }
-                    return Ok(None);
-                }
-                Step::Start(index) => {
-                    let task = &tasks[index];
-                    let job = tasks::build_job(self.window, task, start);
-                    let Some(result) = status.task_results.iter_mut().find(|r| {
-                        r.name == task.name && same_second(chrono_time(&r.window_start), start)
-                    }) else {
-                        status
-                            .task_results
-                            .push(tasks::pending(std::slice::from_ref(task), start).remove(0));
-                        continue;
-                    };
-                    result.start_time = Some(k8s_time(now));
-                    match &job {
-                        Some(job) => {
-                            result.phase = TaskPhase::Running;
-                            result.job_name = job.metadata.name.clone();
-                            self.persist(status).await?;
-                            tasks::start_job(self.client(), job).await?;
-                            return Ok(Some(
-                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
-                            ));
-                        }
-                        None => {
-                            result.phase = TaskPhase::Failed;
-                            result.end_time = Some(k8s_time(now));
-                            result.message = Some(tasks::SQL_UNSUPPORTED.into());
-                            self.persist(status).await?;
-                            self.task_failed(&task.name, tasks::SQL_UNSUPPORTED, now)
-                                .await;
-                        }
-                    }
-                }
-                Step::Poll(index) => {
-                    let task = &tasks[index];
-                    let Some(position) = status.task_results.iter().position(|r| {
-                        r.name == task.name && same_second(chrono_time(&r.window_start), start)
-                    }) else {
-                        return Ok(None);
-                    };
-                    let Some(job_name) = status.task_results[position].job_name.clone() else {
-                        // A SQL task marked running by an earlier process: never re-run.
-                        let result = &mut status.task_results[position];
-                        result.phase = TaskPhase::Failed;
-                        result.end_time = Some(k8s_time(now));
-                        result.message =
-                            Some("interrupted by a controller restart; not run again".into());
-                        self.persist(status).await?;
-                        continue;
-                    };
-                    match tasks::job_outcome(self.client(), &self.ns, &job_name).await {
-                        Ok(None) => {
-                            return Ok(Some(
-                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
-                            ));
-                        }
-                        Ok(Some((succeeded, message))) => {
-                            let result = &mut status.task_results[position];
-                            result.phase = if succeeded {
-                                TaskPhase::Succeeded
-                            } else {
-                                TaskPhase::Failed
-                            };
-                            result.end_time = Some(k8s_time(now));
-                            result.message = Some(message.clone());
-                            self.persist(status).await?;
-                            if !succeeded {
-                                self.task_failed(&task.name, &message, now).await;
-                            }
-                        }
-                        Err(Error::Missing { .. }) => {
-                            // Marked running, but the previous process stopped before creating it.
-                            if let Some(job) = tasks::build_job(self.window, task, start) {
-                                tasks::start_job(self.client(), &job).await?;
-                            }
-                            return Ok(Some(
-                                now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
-                            ));
-                        }
-                        Err(error) => return Err(error),
-                    }
-                }
-            }
-        }
-        Ok(Some(
-            now + TimeDelta::from_std(TASK_POLL).unwrap_or_default(),
-        ))
-    }
-
-    /// A task failed: a Warning Event and an alert through the notice channels.
-    async fn task_failed(&self, task: &str, message: &str, now: DateTime<Utc>) {
-        self.event_typed(
-            EventType::Warning,
-            "TaskFailed",
-            "RunTask",
-            format!("Task {task} failed: {message}"),
-        )
-        .await;
-        let notice = Notice {
-            key: format!(
-                "maintenance/{}/{}/task-failed/{task}/{}",
-                self.ns,
-                self.name,
-                now.timestamp()
-            ),
-            summary: format!("Maintenance {}/{}: task {task} failed", self.ns, self.name),
-            details: message.to_string(),
-        };
-        self.notify(&notice, now).await;
-    }
-
     /// Sends a notice; true when every routed channel accepted it (or there are none).
-    async fn notify(&self, notice: &Notice, now: DateTime<Utc>) -> bool {
+    pub(super) async fn notify(&self, notice: &Notice, now: DateTime<Utc>) -> bool {
         let Some(spec) = &self.window.spec.notices else {
             return true;
         };
@@ -870,12 +720,18 @@ impl Run<'_> {
         }
     }
 
-    async fn event(&self, reason: &str, action: &str, note: String) {
+    pub(super) async fn event(&self, reason: &str, action: &str, note: String) {
         self.event_typed(EventType::Normal, reason, action, note)
             .await;
     }
 
-    async fn event_typed(&self, type_: EventType, reason: &str, action: &str, note: String) {
+    pub(super) async fn event_typed(
+        &self,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let recorder: &Recorder = &self.ctx.recorder;
         let event = Event {
             type_,
@@ -916,7 +772,7 @@ impl Run<'_> {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.client().clone(), &self.ns, &resource);
             let list = api
-                .list_metadata(&ListParams::default())
+                .list(&ListParams::default())
                 .await
                 .map_err(|e| Error::api("list", "watchkeeper resources", &self.ns, kind, e))?;
             let empty = BTreeMap::new();

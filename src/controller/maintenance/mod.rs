@@ -10,7 +10,9 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod notices;
 pub mod plan;
+mod progress;
 pub mod selector;
+pub mod sql;
 pub mod state;
 pub mod tasks;
 

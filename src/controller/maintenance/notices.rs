@@ -143,7 +143,7 @@ impl SecretResolver for Fetched {
     }
 }
 
-async fn read_secret(
+pub(super) async fn read_secret(
     client: &Client,
     namespace: &str,
     name: &str,

@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use super::error::Error;
 use super::index::MaintenanceIndex;
 use super::metrics::MaintenanceMetrics;
+use super::progress::SqlRun;
+use super::sql::SqlOutcome;
 use crate::alert::AlertState;
 use crate::api::maintenance_window::{MaintenanceWindowStatus, condition};
 use crate::api::{Condition, MaintenanceWindow};
@@ -40,6 +42,7 @@ pub struct MaintenanceWindows {
     /// Per-window notice delivery state (which channels accepted which notice).
     pub(super) notice_state: Mutex<BTreeMap<String, AlertState>>,
     writing: tokio::sync::Mutex<()>,
+    sql_runs: Mutex<BTreeMap<String, tokio::task::JoinHandle<SqlOutcome>>>,
     store: Mutex<Option<Store<DynamicObject>>>,
     resource: ApiResource,
 }
@@ -53,6 +56,7 @@ impl MaintenanceWindows {
             statuses: Mutex::new(BTreeMap::new()),
             notice_state: Mutex::new(BTreeMap::new()),
             writing: tokio::sync::Mutex::new(()),
+            sql_runs: Mutex::new(BTreeMap::new()),
             store: Mutex::new(None),
             resource: ApiResource::erase::<MaintenanceWindow>(&()),
         }
@@ -164,6 +168,38 @@ impl MaintenanceWindows {
         status.observed_generation = observed_generation;
         let _writing = self.writing.lock().await;
         self.send(client, namespace, name, &status).await
+    }
+
+    /// Remembers a background SQL run.
+    pub(super) fn sql_runs_insert(&self, key: String, handle: tokio::task::JoinHandle<SqlOutcome>) {
+        self.sql_runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, handle);
+    }
+
+    /// The state of a background SQL run; a finished one is taken out of memory.
+    pub(super) fn sql_run_take_finished(&self, key: &str) -> SqlRun {
+        let mut runs = self.sql_runs.lock().unwrap_or_else(PoisonError::into_inner);
+        match runs.get(key) {
+            None => SqlRun::Unknown,
+            Some(handle) if !handle.is_finished() => SqlRun::Running,
+            Some(_) => {
+                let Some(handle) = runs.remove(key) else {
+                    return SqlRun::Unknown;
+                };
+                // Finished: `now_or_never` on a finished JoinHandle yields at once.
+                match futures::FutureExt::now_or_never(handle) {
+                    Some(Ok(outcome)) => SqlRun::Finished(outcome),
+                    Some(Err(error)) => SqlRun::Finished(SqlOutcome {
+                        succeeded: false,
+                        completed: 0,
+                        message: format!("the SQL task stopped unexpectedly: {error}"),
+                    }),
+                    None => SqlRun::Unknown,
+                }
+            }
+        }
     }
 
     /// Forgets a window's remembered status (deleted, or another term begins).

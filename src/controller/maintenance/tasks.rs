@@ -7,8 +7,7 @@
 //! the two steps). The Job is owned by the MaintenanceWindow, so Kubernetes deletes it with
 //! the window.
 //!
-//! SQL tasks are not run by this build yet: such a task fails at once with a message saying
-//! so (and the failure policy applies), never silently skipped.
+//! SQL tasks run in the controller process (see [`super::sql`]).
 
 use std::collections::BTreeMap;
 
@@ -27,10 +26,6 @@ use crate::api::maintenance_window::{MaintenanceTask, TaskPhase, TaskResult};
 pub const WINDOW_LABEL: &str = "watchkeeper.dev/maintenance-window";
 /// Label on a task's Job naming its task.
 pub const TASK_LABEL: &str = "watchkeeper.dev/maintenance-task";
-
-/// Message of a SQL task in a build that cannot run SQL.
-pub const SQL_UNSUPPORTED: &str =
-    "SQL tasks are not run by this build of the controller yet; use a jobTemplate task";
 
 /// What to do next with the tasks of the window starting at `start`.
 #[derive(Clone, Debug, PartialEq, Eq)]
