@@ -82,7 +82,7 @@ impl Context {
             monitors: Arc::new(super::monitors::Monitors::new(metrics.monitor.clone())),
             cron_jobs: Arc::new(super::cron_job::CronJobs::new(
                 super::cron_job::DEFAULT_AGENT_IMAGE,
-                super::cron_job::watch::Metrics::default(),
+                metrics.job.clone(),
             )),
             backups: Arc::new(super::backup::Backups::new(
                 super::backup::DEFAULT_AGENT_IMAGE,
@@ -113,7 +113,7 @@ impl Context {
     pub fn with_agent_image(mut self, image: &str) -> Self {
         self.cron_jobs = Arc::new(super::cron_job::CronJobs::new(
             image,
-            super::cron_job::watch::Metrics::default(),
+            self.metrics.job.clone(),
         ));
         self.backups = Arc::new(super::backup::Backups::new(
             image,

@@ -71,6 +71,8 @@ pub struct Metrics {
     leader: Gauge,
     /// Probe, health and alert metrics of the HealthMonitors this process runs.
     pub monitor: crate::monitor::MonitorMetrics,
+    /// Run and health metrics of CronJobSpecs (`watchkeeper_job_*`).
+    pub job: crate::jobs::JobMetrics,
     /// Open/next-start gauges of MaintenanceWindows.
     pub maintenance: super::maintenance::MaintenanceMetrics,
 }
@@ -119,10 +121,12 @@ impl Metrics {
             leader.clone(),
         );
         let monitor = crate::monitor::MonitorMetrics::register(&mut registry);
+        let job = crate::jobs::JobMetrics::register(&mut registry);
         let maintenance = super::maintenance::MaintenanceMetrics::register(&mut registry);
         Self {
             registry,
             monitor,
+            job,
             maintenance,
             reconciles,
             errors,

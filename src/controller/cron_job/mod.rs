@@ -198,7 +198,14 @@ impl CronJobs {
         let jobs = list_jobs(client, &namespace, &name).await?;
         let mut state = self.take_watch(&key);
         let judged = state
-            .judge(client, object, &cron_job, &jobs, &mut status, &self.metrics)
+            .judge(
+                client,
+                object,
+                &jobs,
+                &mut status,
+                &self.metrics,
+                chrono::Utc::now(),
+            )
             .await;
         let outcome = Outcome {
             errors: Vec::new(),
