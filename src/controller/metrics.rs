@@ -73,6 +73,8 @@ pub struct Metrics {
     pub monitor: crate::monitor::MonitorMetrics,
     /// Run and health metrics of CronJobSpecs (`watchkeeper_job_*`).
     pub job: crate::jobs::JobMetrics,
+    /// Backup and restore metrics of BackupPolicies (`watchkeeper_backup_*`).
+    pub backup: super::backup::BackupMetrics,
     /// Open/next-start gauges of MaintenanceWindows.
     pub maintenance: super::maintenance::MaintenanceMetrics,
 }
@@ -122,11 +124,13 @@ impl Metrics {
         );
         let monitor = crate::monitor::MonitorMetrics::register(&mut registry);
         let job = crate::jobs::JobMetrics::register(&mut registry);
+        let backup = super::backup::BackupMetrics::register(&mut registry);
         let maintenance = super::maintenance::MaintenanceMetrics::register(&mut registry);
         Self {
             registry,
             monitor,
             job,
+            backup,
             maintenance,
             reconciles,
             errors,

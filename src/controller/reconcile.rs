@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, warn};
 
+use super::backup;
 use super::conditions::{self, ConditionStatus, DesiredCondition, Transition};
 use super::context::{Context, FIELD_MANAGER};
 use super::maintenance;
@@ -87,6 +88,9 @@ pub enum Error {
     /// Reconciling a CronJobSpec's CronJob, Jobs or Secrets failed.
     #[error(transparent)]
     CronJob(#[from] cron_job::Error),
+    /// Reconciling a BackupPolicy's CronJobs, Jobs or Secrets failed.
+    #[error(transparent)]
+    Backup(#[from] backup::Error),
     /// Opening, closing or applying a MaintenanceWindow failed.
     #[error(transparent)]
     Maintenance(#[from] maintenance::Error),
@@ -104,6 +108,7 @@ impl Error {
             },
             Self::MissingNamespace { .. } => "missing_namespace",
             Self::CronJob(error) => error.class(),
+            Self::Backup(error) => error.class(),
             Self::Maintenance(error) => error.class(),
         }
     }
@@ -192,6 +197,20 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
             .reconcile(&ctx.client, spec, &errors, target.deleting)
             .await;
         match outcome {
+            Ok(outcome) => {
+                errors.extend(outcome.errors);
+                extra.extend(outcome.conditions);
+                requeue_after = outcome.requeue_after;
+            }
+            Err(error) => return finish(&target, Err(error.into()), started, &ctx),
+        }
+    }
+    if let Some(policy) = backup::as_backup_policy(&*object) {
+        match ctx
+            .backups
+            .reconcile(&ctx.client, policy, &errors, target.deleting)
+            .await
+        {
             Ok(outcome) => {
                 errors.extend(outcome.errors);
                 extra.extend(outcome.conditions);
@@ -321,8 +340,10 @@ async fn sync(
         &desired,
         Timestamp::now(),
     );
-    let pending = target.kind == CronJobSpec::KIND
-        && ctx.cron_jobs.pending(&target.namespace, &target.name);
+    let pending = (target.kind == CronJobSpec::KIND
+        && ctx.cron_jobs.pending(&target.namespace, &target.name))
+        || (target.kind == BackupPolicy::KIND
+            && ctx.backups.pending(&target.namespace, &target.name));
     if !plan.changed && !pending {
         debug!(kind = target.kind, namespace = %target.namespace, name = %target.name, "status up to date");
         return Ok(verdict);
@@ -362,6 +383,17 @@ async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Resu
         // One writer per MaintenanceWindow status: the window fields go along.
         ctx.windows
             .write_conditions(
+                &ctx.client,
+                &target.namespace,
+                &target.name,
+                &plan.conditions,
+                plan.observed_generation,
+            )
+            .await
+    } else if target.kind == BackupPolicy::KIND {
+        // One writer per BackupPolicy status: the backup fields go along.
+        ctx.backups
+            .write(
                 &ctx.client,
                 &target.namespace,
                 &target.name,

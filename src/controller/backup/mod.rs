@@ -48,10 +48,6 @@ use crate::monitor::adapter;
 
 pub use metrics::BackupMetrics;
 
-/// Environment variable naming the image the agent Jobs run when a policy names none
-/// (`spec.source.image`); the chart sets it to the operator's own image.
-pub const AGENT_IMAGE_ENV: &str = "WATCHKEEPER_AGENT_IMAGE";
-
 /// The operator's own image at this version, when nothing else is configured.
 pub const DEFAULT_AGENT_IMAGE: &str = concat!(
     "ghcr.io/watchkeeper/watchkeeper:",
@@ -107,6 +103,9 @@ struct Entry {
     pending: bool,
     /// The alert engine, built on first sight from `status.openAlerts`.
     engine: Option<AlertEngine>,
+    /// The backup-now token handled last by this process: a reconcile that still sees the
+    /// status from before it was recorded (a stale cache) does not try again.
+    token: Option<String>,
 }
 
 /// The BackupPolicies of one controller process.
@@ -200,14 +199,30 @@ impl Backups {
                 .as_ref()
                 .map(|c| LocalObjectRef { name: c.name_any() }),
         });
+        let handled = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .and_then(|e| e.token.clone());
         if let Some(token) = object.annotations().get(BACKUP_NOW_ANNOTATION)
             && !token.is_empty()
             && stored.last_backup_now_token.as_deref() != Some(token.as_str())
         {
-            let job = builder::backup_now_job(&name, &backup_cron_job, token)
-                .map_err(|e| Error::BackupNow(e.to_string()))?;
-            let created = cluster::create_job(client, &namespace, &job).await?;
-            info!(backup_policy = %key, job = %job.name_any(), created, "backup-now Job for a new token");
+            // A token this process handled already, not yet visible in the cached object, is
+            // only recorded again.
+            if handled.as_deref() != Some(token.as_str()) {
+                let job = builder::backup_now_job(&name, &backup_cron_job, token)
+                    .map_err(|e| Error::BackupNow(e.to_string()))?;
+                let created = cluster::create_job(client, &namespace, &job).await?;
+                info!(backup_policy = %key, job = %job.name_any(), created, "backup-now Job for a new token");
+                self.entries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(key.clone())
+                    .or_default()
+                    .token = Some(token.clone());
+            }
             status.last_backup_now_token = Some(token.clone());
         }
 
@@ -402,15 +417,6 @@ impl Backups {
             }
         }
     }
-}
-
-/// The image agent Jobs run by default: [`AGENT_IMAGE_ENV`], else the operator's image at
-/// this version.
-pub fn default_image() -> String {
-    std::env::var(AGENT_IMAGE_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_AGENT_IMAGE.to_string())
 }
 
 fn api_severity(severity: crate::alert::Severity) -> crate::api::common::Severity {
