@@ -905,3 +905,56 @@ async fn retention_prunes_a_400_day_history_to_the_planned_set() {
     let dumps = files.iter().filter(|f| f.ends_with(".dump")).count();
     assert_eq!(dumps, kept.len(), "{files:?}");
 }
+
+#[tokio::test]
+async fn plain_format_uri_connection_and_parallel_restore() {
+    let (pg, s3) = tokio::join!(Postgres::start(), S3Server::start());
+    s3.create_bucket(BUCKET);
+    generate(&pg, "app", 3_000).await;
+    let original = fingerprint(&pg, "app").await;
+
+    // Connection from a URI secret (password percent-encoded in it), plain SQL dump.
+    let uri_env = "WK_TEST_PG_URI";
+    let uri = format!(
+        "postgresql://postgres:{}@127.0.0.1:{}/app?sslmode=disable",
+        SUPERUSER_PASSWORD.replace('-', "%2D"),
+        pg.port()
+    );
+    let mut config = config(&pg, "app", s3_destination(&s3, BUCKET));
+    config.source.connection = ConnectionConfig {
+        uri_env: Some(uri_env.to_string()),
+        ..ConnectionConfig::default()
+    };
+    config.source.dump.format = watchkeeper::backup::config::DumpFormatConfig::Plain;
+    let run = agent(&["backup"], &config, &[(uri_env, &uri)]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let manifest = manifests(&s3, BUCKET).await.remove(0);
+    assert_eq!(manifest.dump_format, "plain");
+    let run = agent(
+        &["restore", "--target-database", "from_plain"],
+        &config,
+        &[(uri_env, &uri)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fingerprint(&pg, "from_plain").await, original);
+
+    // Custom format restored with two pg_restore jobs (spooled to a local file first).
+    let mut parallel = self::config(&pg, "app", s3_destination(&s3, BUCKET));
+    parallel.source.dump.jobs = Some(2);
+    if let Some(v) = parallel.verification.as_mut() {
+        v.sql_checks[0].query = "SELECT count(*) = 3000 FROM items".to_string();
+    }
+    let run = agent(&["backup"], &parallel, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = agent(
+        &["restore", "--target-database", "from_jobs"],
+        &parallel,
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fingerprint(&pg, "from_jobs").await, original);
+    let run = agent(&["verify"], &parallel, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

@@ -131,7 +131,12 @@ pub struct DumpConfig {
 /// Where backups live. Objects of a policy are all under `prefix`; nothing outside it is read,
 /// written or deleted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind", deny_unknown_fields)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind",
+    deny_unknown_fields
+)]
 pub enum DestinationConfig {
     /// An S3-compatible bucket.
     S3 {

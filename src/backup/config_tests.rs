@@ -69,6 +69,14 @@ fn full_config_round_trips_through_json() {
         json.contains("\"passwordEnv\":\"WATCHKEEPER_PGPASSWORD\""),
         "{json}"
     );
+    // Fields of the destination variants are camelCase too.
+    for field in [
+        "\"forcePathStyle\":true",
+        "\"accessKeyIdEnv\"",
+        "\"secretAccessKeyEnv\"",
+    ] {
+        assert!(json.contains(field), "{field} missing in {json}");
+    }
     assert_eq!(AgentConfig::from_json(&json).unwrap(), config);
 }
 

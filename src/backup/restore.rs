@@ -148,7 +148,11 @@ pub async fn restore_into(
     let jobs = dump.jobs.unwrap_or(1).max(1);
     // pg_restore reads stdin with one job only; more jobs need a seekable local copy.
     let spool = (!plain && jobs > 1).then(|| {
-        std::env::temp_dir().join(format!("watchkeeper-restore-{}.dump", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "watchkeeper-restore-{}-{}.dump",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ))
     });
     let mut cmd = if plain {
         let mut cmd = tools.command("psql", conn);
@@ -173,10 +177,17 @@ pub async fn restore_into(
     let mut child = None;
     let mut stderr_task = None;
     let sink: Box<dyn Write + Send> = match &spool {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| failed(format!("cannot create {}: {e}", path.display())))?,
-        ),
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            // The decrypted dump: readable by this user only, removed after the restore.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| failed(format!("cannot create {}: {e}", path.display())))?;
+            Box::new(file)
+        }
         None => {
             cmd.stdin(Stdio::piped())
                 .stdout(Stdio::null())
