@@ -32,6 +32,7 @@ async fn demo_runs_its_script_with_one_page_and_its_resolution() {
         secrets_dir: None,
         skip_unsupported: false,
         output: Output::Quiet,
+        job_clock: watchkeeper::run::jobs::JobClock::wall(),
     })
     .await
     .unwrap();

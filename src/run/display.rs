@@ -7,8 +7,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use super::jobs::{JobEvent, JobStatus};
 use crate::api::health_monitor::{Health, ThresholdLevel};
 use crate::monitor::{MonitorEvent, MonitorStatus};
+use crate::schedule::watch::RunOutcome;
 
 /// How many recent events the table keeps below it.
 const RECENT: usize = 12;
@@ -42,6 +44,60 @@ pub fn event_line(event: &MonitorEvent) -> Option<String> {
         )),
         MonitorEvent::Probed { .. } | MonitorEvent::AlertState { .. } => None,
     }
+}
+
+/// One line describing a job event.
+pub fn job_event_line(event: &JobEvent) -> Option<String> {
+    let time = |at: DateTime<Utc>| at.format("%H:%M:%S").to_string();
+    Some(match event {
+        JobEvent::RunStarted { key, run, at, .. } => {
+            format!("{} {key}: run {run} started", time(*at))
+        }
+        JobEvent::RunFinished { key, run } => format!(
+            "{} {key}: run {} {} ({})",
+            time(run.finished_at.unwrap_or(run.started_at)),
+            run.name,
+            match run.outcome {
+                RunOutcome::Succeeded => "succeeded",
+                RunOutcome::Failed => "failed",
+                RunOutcome::Running => "running",
+            },
+            run.message.as_deref().unwrap_or("-")
+        ),
+        JobEvent::RunSkipped { key, due, reason } => {
+            format!(
+                "{} {key}: run due {} skipped: {reason}",
+                time(Utc::now()),
+                time(*due)
+            )
+        }
+        JobEvent::HealthChanged {
+            key,
+            from,
+            to,
+            reason,
+            at,
+        } => format!("{} {key}: health {from:?} -> {to:?} ({reason})", time(*at)),
+        JobEvent::Notified {
+            key,
+            kind,
+            channel,
+            alert,
+            severity,
+        } => format!(
+            "{} {key}: sent {} {severity} {alert} to {channel}",
+            time(Utc::now()),
+            kind.as_str()
+        ),
+        JobEvent::NotifyFailed {
+            key,
+            channel,
+            error,
+        } => format!(
+            "{} {key}: notification to {channel} failed (retried): {error}",
+            time(Utc::now())
+        ),
+    })
 }
 
 /// The recent-events list shown under the table.
@@ -81,8 +137,13 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// The whole screen: header lines, one row per monitor, recent events.
-pub fn render(header: &[String], statuses: &[MonitorStatus], recent: &Recent) -> String {
+/// The whole screen: header lines, one row per monitor, one per job, recent events.
+pub fn render(
+    header: &[String],
+    statuses: &[MonitorStatus],
+    jobs: &[JobStatus],
+    recent: &Recent,
+) -> String {
     let mut out = String::new();
     for line in header {
         let _ = writeln!(out, "{line}");
@@ -145,6 +206,9 @@ pub fn render(header: &[String], statuses: &[MonitorStatus], recent: &Recent) ->
             }
         );
     }
+    if !jobs.is_empty() {
+        render_jobs(&mut out, jobs);
+    }
     if !recent.lines.is_empty() {
         let _ = writeln!(out, "\nRecent events:");
         for line in &recent.lines {
@@ -152,6 +216,54 @@ pub fn render(header: &[String], statuses: &[MonitorStatus], recent: &Recent) ->
         }
     }
     out
+}
+
+fn render_jobs(out: &mut String, jobs: &[JobStatus]) {
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:<16} {:<10} {:<34} {:<22} OPEN ALERTS",
+        "JOB", "SCHEDULE", "HEALTH", "LAST RUN", "NEXT RUN"
+    );
+    for j in jobs {
+        let last = j.last_run.as_ref().map_or_else(
+            || "-".to_string(),
+            |run| {
+                let outcome = match run.outcome {
+                    RunOutcome::Succeeded => "ok",
+                    RunOutcome::Failed => "FAILED",
+                    RunOutcome::Running => "running",
+                };
+                format!(
+                    "{} {outcome} {}",
+                    run.started_at.format("%H:%M:%S"),
+                    run.message.as_deref().unwrap_or("")
+                )
+            },
+        );
+        let next = j.next_run.map_or_else(
+            || "-".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        );
+        let alerts: Vec<String> = j
+            .open_alerts
+            .iter()
+            .map(|a| format!("{}({})", a.key, a.severity))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<16} {:<10} {:<34} {:<22} {}",
+            truncate(&format!("{}/{}", j.namespace, j.name), 28),
+            truncate(&j.schedule, 16),
+            j.health.as_str(),
+            truncate(&last, 34),
+            next,
+            if alerts.is_empty() {
+                "-".to_string()
+            } else {
+                alerts.join(" ")
+            }
+        );
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +286,7 @@ mod tests {
         for i in 0..20 {
             recent.push(format!("event {i}"));
         }
-        let text = render(&["watchkeeper run".into()], &[status], &recent);
+        let text = render(&["watchkeeper run".into()], &[status], &[], &recent);
         assert!(text.contains("demo/demo-app"), "{text}");
         assert!(text.contains("Critical"), "{text}");
         assert!(text.contains("openai-errors=Critical"), "{text}");

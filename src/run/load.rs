@@ -1,7 +1,8 @@
 //! Reading the manifests `watchkeeper run` is given: validated exactly as `watchkeeper check`
 //! does (same `FILE:LINE kind/name: path: message` errors), then split into the HealthMonitors
-//! to run and the documents embedded mode cannot run yet.
+//! and CronJobSpecs to run and the documents embedded mode cannot run yet.
 
+use crate::api::cron_job_spec::CronJobSpec;
 use crate::api::health_monitor::HealthMonitor;
 use crate::check::{self, Input, report::ErrorLine, yaml};
 
@@ -16,11 +17,22 @@ pub struct LoadedMonitor {
     pub monitor: HealthMonitor,
 }
 
+/// A CronJobSpec read from a manifest, with where it came from.
+#[derive(Clone, Debug)]
+pub struct LoadedJob {
+    /// `FILE:LINE` of the document.
+    pub origin: String,
+    /// The resource.
+    pub job: CronJobSpec,
+}
+
 /// What the manifests hold.
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// HealthMonitors to run.
     pub monitors: Vec<LoadedMonitor>,
+    /// CronJobSpecs to run (those with a Job template are refused later, by name).
+    pub jobs: Vec<LoadedJob>,
     /// Other watchkeeper resources, as `FILE:LINE Kind/name` (not run in embedded mode yet).
     pub unsupported: Vec<String>,
     /// Documents that are not watchkeeper resources (Deployments, …), as `FILE:LINE kind/name`.
@@ -98,21 +110,35 @@ fn collect(
     if !watchkeeper {
         loaded.foreign.push(described);
     } else if kind == Some("HealthMonitor") {
-        let monitor: HealthMonitor = serde_json::from_value(value.clone()).map_err(|e| {
-            RunError::Invalid(vec![ErrorLine {
-                file: label.to_string(),
-                line,
-                kind: kind.map(str::to_string),
-                name: name.map(str::to_string),
-                path: String::new(),
-                message: e.to_string(),
-            }])
-        })?;
+        let monitor: HealthMonitor = parse(label, line, kind, name, value)?;
         loaded.monitors.push(LoadedMonitor { origin, monitor });
+    } else if kind == Some("CronJobSpec") {
+        let job: CronJobSpec = parse(label, line, kind, name, value)?;
+        loaded.jobs.push(LoadedJob { origin, job });
     } else {
         loaded.unsupported.push(described);
     }
     Ok(())
+}
+
+/// A validated document as its Rust type (cannot fail after validation, but is not trusted to).
+fn parse<T: serde::de::DeserializeOwned>(
+    label: &str,
+    line: usize,
+    kind: Option<&str>,
+    name: Option<&str>,
+    value: &serde_json::Value,
+) -> Result<T, RunError> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        RunError::Invalid(vec![ErrorLine {
+            file: label.to_string(),
+            line,
+            kind: kind.map(str::to_string),
+            name: name.map(str::to_string),
+            path: String::new(),
+            message: e.to_string(),
+        }])
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn monitors_unsupported_and_foreign_documents_are_told_apart() {
+    fn monitors_jobs_unsupported_and_foreign_documents_are_told_apart() {
         let text = r#"
 apiVersion: watchkeeper.dev/v1alpha1
 kind: HealthMonitor
@@ -142,6 +168,13 @@ spec:
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: app-config}
+---
+apiVersion: watchkeeper.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: weekly}
+spec:
+  schedule: {rrule: {rule: "FREQ=WEEKLY;BYDAY=SA", start: "2026-01-03T04:00:00", duration: 1h}}
+  selector: {matchLabels: {app: web}}
 "#;
         let loaded = load(&texts(text)).unwrap();
         assert_eq!(loaded.monitors.len(), 1);
@@ -150,7 +183,10 @@ metadata: {name: app-config}
             loaded.monitors[0].monitor.metadata.name.as_deref(),
             Some("api")
         );
-        assert_eq!(loaded.unsupported, ["m.yaml:8 CronJobSpec/nightly"]);
+        assert_eq!(loaded.jobs.len(), 1);
+        assert_eq!(loaded.jobs[0].origin, "m.yaml:8");
+        assert_eq!(loaded.jobs[0].job.spec.schedule, "0 3 * * *");
+        assert_eq!(loaded.unsupported, ["m.yaml:19 MaintenanceWindow/weekly"]);
         assert_eq!(loaded.foreign, ["m.yaml:15 ConfigMap/app-config"]);
     }
 

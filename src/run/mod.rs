@@ -1,15 +1,19 @@
-//! `watchkeeper run FILES…`: the HealthMonitors of some manifests run in this process, with no
-//! cluster: real probes and alerts, a live status table, `GET /status` and `GET /metrics`.
+//! `watchkeeper run FILES…`: the HealthMonitors and HTTP-trigger CronJobSpecs of some
+//! manifests run in this process, with no cluster: real probes, scheduled HTTP calls, alerts,
+//! a live status table, `GET /status` and `GET /metrics`.
 //!
 //! Manifests are validated exactly as `watchkeeper check` validates them and refused on any
-//! error. HealthMonitors with `url` or `tcp` targets run; resources of other kinds (and Service
-//! targets, which need a cluster) are refused by name unless `--skip-unsupported` is given, in
+//! error. HealthMonitors with `url` or `tcp` targets run; CronJobSpecs with an `httpTrigger`
+//! run on their schedules ([`jobs`]); resources of other kinds (and Service targets or Job
+//! templates, which need a cluster) are refused by name unless `--skip-unsupported` is given, in
 //! which case they are listed as not run. Secrets come from environment variables or files
-//! ([`secrets`]); alert state is kept in `--state-dir` ([`state`]) so a restart does not
-//! re-send open alerts. `--demo` adds a bundled target, receiver and monitor ([`demo`]).
+//! ([`secrets`]); alert state and the jobs' memory are kept in `--state-dir` ([`state`]) so a
+//! restart does not re-send open alerts nor forget counts. `--demo` adds a bundled target,
+//! receiver and monitor ([`demo`]).
 
 pub mod demo;
 pub mod display;
+pub mod jobs;
 pub mod load;
 pub mod secrets;
 pub mod server;
@@ -30,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::health_monitor::Health;
 use crate::check::report::ErrorLine;
+use crate::jobs::{JobConfig, JobError, JobKey, JobMetrics, job_config};
 use crate::monitor::{
     Environment, MonitorError, MonitorEvent, MonitorKey, MonitorMetrics, MonitorRuntime,
     monitor_config,
@@ -93,10 +98,20 @@ pub enum RunError {
     Invalid(Vec<ErrorLine>),
     /// Resources embedded mode does not run yet.
     #[error(
-        "{}\nembedded mode runs HealthMonitors only; pass --skip-unsupported to run them anyway",
+        "{}\nembedded mode runs HealthMonitors and httpTrigger CronJobSpecs only; pass --skip-unsupported to run them anyway",
         .0.iter().map(|r| format!("{r}: not run in embedded mode yet")).collect::<Vec<_>>().join("\n")
     )]
     Unsupported(Vec<String>),
+    /// A CronJobSpec that cannot be run here (Job template, missing Secret, …).
+    #[error("{origin} CronJobSpec/{name}: {source}")]
+    Job {
+        /// `FILE:LINE`.
+        origin: String,
+        /// Job name.
+        name: String,
+        /// What is wrong.
+        source: Box<JobError>,
+    },
     /// A monitor that cannot be run (unsupported target, missing Secret, …).
     #[error("{origin} HealthMonitor/{name}: {source}")]
     Monitor {
@@ -107,19 +122,21 @@ pub enum RunError {
         /// What is wrong.
         source: Box<MonitorError>,
     },
-    /// Two monitors with the same namespace and name.
-    #[error("{origin}: HealthMonitor {key} is defined twice")]
+    /// Two resources of one kind with the same namespace and name.
+    #[error("{origin}: {kind} {key} is defined twice")]
     Duplicate {
         /// `FILE:LINE` of the second one.
         origin: String,
+        /// `HealthMonitor` or `CronJobSpec`.
+        kind: &'static str,
         /// `namespace/name`.
         key: String,
     },
-    /// Several monitors cannot be run; one line each.
+    /// Several monitors or jobs cannot be run; one line each.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Monitors(Vec<RunError>),
     /// Nothing to run.
-    #[error("no HealthMonitor in the given manifests")]
+    #[error("no HealthMonitor or CronJobSpec in the given manifests")]
     NothingToRun,
     /// The state file cannot be read or written.
     #[error("state file {path}: {message}")]
@@ -176,11 +193,24 @@ pub struct RunOptions {
     pub skip_unsupported: bool,
     /// Terminal output.
     pub output: Output,
+    /// The clock CronJobSpecs run on: [`jobs::JobClock::wall`], or for tests a compressed
+    /// clock (like the demo's speed) on which schedules and graces pass faster.
+    pub job_clock: jobs::JobClock,
+}
+
+/// What the manifests ask to run.
+struct Prepared {
+    monitors: Vec<(MonitorKey, crate::monitor::MonitorConfig)>,
+    jobs: Vec<(JobKey, JobConfig)>,
+    unsupported: Vec<String>,
+    notes: Vec<String>,
 }
 
 /// A running `watchkeeper run`.
 pub struct Session {
     runtime: Arc<MonitorRuntime>,
+    jobs: Arc<jobs::JobRuntime>,
+    job_events: Option<broadcast::Receiver<jobs::JobEvent>>,
     demo: Option<demo::Demo>,
     addr: SocketAddr,
     cancel: CancellationToken,
@@ -204,13 +234,18 @@ impl Session {
             }
             None => None,
         };
-        let result = Self::start_monitors(
+        let result = Self::prepare(
             texts,
             &options.secrets_dir,
             options.skip_unsupported,
             options.demo,
         );
-        let (configs, unsupported, mut notes) = match result {
+        let Prepared {
+            monitors: configs,
+            jobs: job_configs,
+            unsupported,
+            mut notes,
+        } = match result {
             Ok(found) => found,
             Err(e) => {
                 cancel.cancel();
@@ -225,12 +260,36 @@ impl Session {
         let runtime = Arc::new(MonitorRuntime::new()?);
         let observer_events = runtime.subscribe();
         let test_events = runtime.subscribe();
+        let mut saved_jobs = match &store {
+            Some(store) => store.load_jobs()?,
+            None => BTreeMap::new(),
+        };
         let mut registry = Registry::with_prefix("watchkeeper");
         let metrics = MonitorMetrics::register(&mut registry);
+        let job_metrics = JobMetrics::register(&mut registry);
         for (key, config) in configs {
             metrics.set_health(&key, Health::Unknown);
             let state = saved.remove(&key.to_string()).unwrap_or_default();
             runtime.start(key, config, state)?;
+        }
+        let job_runtime = Arc::new(jobs::JobRuntime::new(
+            options.job_clock,
+            job_metrics,
+            store.clone(),
+        ));
+        let job_events = job_runtime.subscribe();
+        let job_test_events = job_runtime.subscribe();
+        for (key, config) in job_configs {
+            let saved = saved_jobs.remove(&key.to_string());
+            if let Err(source) = job_runtime.start(key.clone(), config, saved) {
+                cancel.cancel();
+                job_runtime.shutdown().await;
+                return Err(RunError::Job {
+                    origin: "(start)".to_string(),
+                    name: key.name,
+                    source: Box::new(source),
+                });
+            }
         }
         for resource in &unsupported {
             notes.push(format!(
@@ -240,6 +299,7 @@ impl Session {
         let (addr, server) = server::serve(
             options.listen,
             runtime.clone(),
+            job_runtime.clone(),
             Arc::new(registry),
             unsupported,
             cancel.clone(),
@@ -248,7 +308,9 @@ impl Session {
         let mut tasks = vec![server];
         tasks.push(tokio::spawn(observe(
             observer_events,
+            job_events,
             runtime.clone(),
+            job_runtime.clone(),
             metrics,
             store.clone(),
             demo.as_ref().map(demo::Demo::subscribe),
@@ -259,6 +321,8 @@ impl Session {
         notes.shrink_to_fit();
         Ok(Self {
             runtime,
+            jobs: job_runtime,
+            job_events: Some(job_test_events),
             demo,
             addr,
             cancel,
@@ -269,25 +333,17 @@ impl Session {
         })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn start_monitors(
+    fn prepare(
         texts: Vec<(String, String)>,
         secrets_dir: &Option<PathBuf>,
         skip_unsupported: bool,
         demo_speed: Option<u32>,
-    ) -> Result<
-        (
-            Vec<(MonitorKey, crate::monitor::MonitorConfig)>,
-            Vec<String>,
-            Vec<String>,
-        ),
-        RunError,
-    > {
-        let loaded = load::load(&texts)?;
+    ) -> Result<Prepared, RunError> {
+        let mut loaded = load::load(&texts)?;
         if !loaded.unsupported.is_empty() && !skip_unsupported {
             return Err(RunError::Unsupported(loaded.unsupported));
         }
-        if loaded.monitors.is_empty() {
+        if loaded.monitors.is_empty() && loaded.jobs.is_empty() {
             return Err(RunError::NothingToRun);
         }
         let secrets = secrets::EnvSecrets {
@@ -309,6 +365,7 @@ impl Session {
             if !seen.insert(key.clone()) {
                 return Err(RunError::Duplicate {
                     origin: found.origin,
+                    kind: "HealthMonitor",
                     key: key.to_string(),
                 });
             }
@@ -337,13 +394,56 @@ impl Session {
             }
             configs.push((key, config));
         }
+        let mut seen_jobs = BTreeSet::new();
+        let mut jobs = Vec::new();
+        for found in std::mem::take(&mut loaded.jobs) {
+            let meta = &found.job.metadata;
+            let key = JobKey {
+                namespace: meta
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+                name: meta.name.clone().unwrap_or_default(),
+            };
+            if !seen_jobs.insert(key.clone()) {
+                return Err(RunError::Duplicate {
+                    origin: found.origin,
+                    kind: "CronJobSpec",
+                    key: key.to_string(),
+                });
+            }
+            match job_config(&found.job.spec, Environment::Embedded, &secrets) {
+                Ok(config) => jobs.push((key, config)),
+                // A Job template needs a cluster: refused like other resources embedded mode
+                // cannot run, or listed as not run with --skip-unsupported.
+                Err(JobError::Unsupported { field, message }) if skip_unsupported => {
+                    loaded.unsupported.push(format!(
+                        "{} CronJobSpec/{} ({field}: {message})",
+                        found.origin, key.name
+                    ));
+                }
+                Err(source) => failed.push(RunError::Job {
+                    origin: found.origin.clone(),
+                    name: key.name.clone(),
+                    source: Box::new(source),
+                }),
+            }
+        }
         if !failed.is_empty() {
             return Err(RunError::Monitors(failed));
+        }
+        if configs.is_empty() && jobs.is_empty() {
+            return Err(RunError::NothingToRun);
         }
         for foreign in loaded.foreign {
             notes.push(format!("{foreign}: not a watchkeeper resource (ignored)"));
         }
-        Ok((configs, loaded.unsupported, notes))
+        Ok(Prepared {
+            monitors: configs,
+            jobs,
+            unsupported: loaded.unsupported,
+            notes,
+        })
     }
 
     /// The address `/status` and `/metrics` are served on.
@@ -354,6 +454,16 @@ impl Session {
     /// The monitors.
     pub fn runtime(&self) -> &MonitorRuntime {
         &self.runtime
+    }
+
+    /// The CronJobSpecs run in-process.
+    pub fn jobs(&self) -> &jobs::JobRuntime {
+        &self.jobs
+    }
+
+    /// Every job event since the session started (the first call only).
+    pub fn take_job_events(&mut self) -> Option<broadcast::Receiver<jobs::JobEvent>> {
+        self.job_events.take()
     }
 
     /// The demo, when on.
@@ -374,14 +484,18 @@ impl Session {
     /// Stops everything and saves the alert state one last time.
     pub async fn stop(self) -> Result<(), RunError> {
         let states = self.runtime.shutdown().await;
+        let job_states = self.jobs.shutdown().await;
         self.cancel.cancel();
         for task in self.tasks {
             let _ = task.await;
         }
-        if let Some(store) = &self.store
-            && !states.is_empty()
-        {
-            store.save(&states)?;
+        if let Some(store) = &self.store {
+            if !states.is_empty() {
+                store.save(&states)?;
+            }
+            if !job_states.is_empty() {
+                store.save_jobs(&job_states)?;
+            }
         }
         Ok(())
     }
@@ -415,7 +529,9 @@ fn header(
 #[allow(clippy::too_many_arguments)]
 async fn observe(
     mut events: broadcast::Receiver<MonitorEvent>,
+    mut job_events: broadcast::Receiver<jobs::JobEvent>,
     runtime: Arc<MonitorRuntime>,
+    job_runtime: Arc<jobs::JobRuntime>,
     metrics: MonitorMetrics,
     store: Option<state::StateStore>,
     receiver: Option<broadcast::Receiver<serde_json::Value>>,
@@ -462,6 +578,18 @@ async fn observe(
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            event = job_events.recv() => match event {
+                Ok(event) => {
+                    if let Some(line) = display::job_event_line(&event) {
+                        if lines {
+                            println!("{line}");
+                        }
+                        recent.push(line);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
             payload = receiver.recv() => {
                 if let Ok(payload) = payload {
                     let line = demo::describe(&payload);
@@ -473,11 +601,12 @@ async fn observe(
             },
             _ = redraw.tick(), if tty => {
                 let statuses = runtime.statuses();
-                if statuses.is_empty() {
+                let job_statuses = job_runtime.statuses();
+                if statuses.is_empty() && job_statuses.is_empty() {
                     // Shutting down: keep the last frame on screen.
                     continue;
                 }
-                let screen = display::render(&header, &statuses, &recent);
+                let screen = display::render(&header, &statuses, &job_statuses, &recent);
                 let mut out = std::io::stdout().lock();
                 // Clear the screen and move home, then draw.
                 let _ = write!(out, "\x1b[2J\x1b[H{screen}");
@@ -524,6 +653,7 @@ async fn run_async(args: RunArgs) -> Result<(), RunError> {
         secrets_dir: args.secrets_dir,
         skip_unsupported: args.skip_unsupported,
         output: Output::Auto,
+        job_clock: jobs::JobClock::wall(),
     })
     .await?;
     let signals = crate::controller::shutdown::on_signals();
@@ -537,6 +667,7 @@ async fn run_async(args: RunArgs) -> Result<(), RunError> {
         None => signals.cancelled().await,
     }
     let statuses = session.runtime().statuses();
+    let job_statuses = session.jobs().statuses();
     let received = session.demo().map(demo::Demo::received);
     session.stop().await?;
     println!();
@@ -544,6 +675,18 @@ async fn run_async(args: RunArgs) -> Result<(), RunError> {
         println!(
             "{}/{}: {:?} after {} probes, {} notification(s) sent",
             s.namespace, s.name, s.health, s.probes, s.notifications_sent
+        );
+    }
+    for j in job_statuses {
+        println!(
+            "{}/{}: {:?}, {} run(s) started, {} skipped, {} consecutive failure(s), {} notification(s) sent",
+            j.namespace,
+            j.name,
+            j.health,
+            j.runs_started,
+            j.runs_skipped,
+            j.consecutive_failures,
+            j.notifications_sent
         );
     }
     if let Some(received) = received {
@@ -576,12 +719,23 @@ spec:
 
     #[test]
     fn other_kinds_are_refused_by_name_unless_skipped() {
-        let Err(error) = Session::start_monitors(texts(), &None, false, None) else {
+        let text = format!(
+            "{MONITOR}---\n{}",
+            r#"apiVersion: watchkeeper.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: weekly}
+spec:
+  schedule: {rrule: {rule: "FREQ=WEEKLY;BYDAY=SA", start: "2026-01-03T04:00:00", duration: 1h}}
+  selector: {matchLabels: {app: web}}
+"#
+        );
+        let texts = vec![("m.yaml".to_string(), text)];
+        let Err(error) = Session::prepare(texts, &None, false, None) else {
             panic!("expected a refusal");
         };
         let text = error.to_string();
         assert!(
-            text.starts_with("m.yaml:7 CronJobSpec/nightly: not run in embedded mode yet\n"),
+            text.starts_with("m.yaml:14 MaintenanceWindow/weekly: not run in embedded mode yet\n"),
             "{text}"
         );
         assert!(
@@ -590,9 +744,59 @@ spec:
         );
     }
 
+    const TEMPLATE_JOB: &str = r#"apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata: {name: report}
+spec:
+  schedule: "0 6 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: report, image: "busybox:1.36"}]
+"#;
+
+    #[test]
+    fn job_template_cron_job_specs_are_refused_with_the_reason() {
+        let texts = vec![("j.yaml".to_string(), TEMPLATE_JOB.to_string())];
+        let Err(error) = Session::prepare(texts.clone(), &None, false, None) else {
+            panic!("expected a refusal");
+        };
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                "j.yaml:1 CronJobSpec/report: spec.jobTemplate: not supported here: a Job template needs a cluster"
+            ),
+            "{text}"
+        );
+        // With --skip-unsupported it is listed as not run, with the reason; nothing else to run.
+        let Err(RunError::NothingToRun) = Session::prepare(texts, &None, true, None) else {
+            panic!("expected nothing to run");
+        };
+        let both = vec![(
+            "j.yaml".to_string(),
+            format!(
+                "{TEMPLATE_JOB}---\n{}",
+                "apiVersion: watchkeeper.dev/v1alpha1\nkind: CronJobSpec\nmetadata: {name: ping}\nspec:\n  schedule: \"* * * * *\"\n  httpTrigger: {url: \"http://127.0.0.1:9/ping\"}\n"
+            ),
+        )];
+        let Ok(prepared) = Session::prepare(both, &None, true, None) else {
+            panic!("the HTTP trigger job should run");
+        };
+        assert_eq!(prepared.jobs.len(), 1);
+        assert_eq!(prepared.jobs[0].0.name, "ping");
+        assert_eq!(prepared.unsupported.len(), 1);
+        assert!(
+            prepared.unsupported[0].starts_with("j.yaml:1 CronJobSpec/report (spec.jobTemplate:"),
+            "{:?}",
+            prepared.unsupported
+        );
+    }
+
     #[test]
     fn service_targets_are_refused_outside_a_cluster() {
-        let Err(error) = Session::start_monitors(texts(), &None, true, None) else {
+        let Err(error) = Session::prepare(texts(), &None, true, None) else {
             panic!("expected a refusal");
         };
         let text = error.to_string();

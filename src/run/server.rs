@@ -1,4 +1,5 @@
-//! The HTTP endpoints of `watchkeeper run`: `GET /status` (every monitor's status as JSON),
+//! The HTTP endpoints of `watchkeeper run`: `GET /status` (every monitor's and job's status as
+//! JSON),
 //! `GET /metrics` (Prometheus/OpenMetrics text) and `GET /healthz`.
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::RunError;
+use super::jobs::{JobRuntime, JobStatus};
 use crate::monitor::{MonitorRuntime, MonitorStatus};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -22,6 +24,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 #[derive(Clone)]
 struct Shared {
     runtime: Arc<MonitorRuntime>,
+    jobs: Arc<JobRuntime>,
     registry: Arc<Registry>,
     unsupported: Arc<Vec<String>>,
 }
@@ -32,6 +35,8 @@ struct Shared {
 pub struct StatusDocument {
     /// Every running monitor.
     pub monitors: Vec<MonitorStatus>,
+    /// Every CronJobSpec run in-process.
+    pub jobs: Vec<JobStatus>,
     /// Resources in the manifests embedded mode does not run (skipped with
     /// `--skip-unsupported`).
     pub not_run: Vec<String>,
@@ -41,6 +46,7 @@ pub struct StatusDocument {
 pub async fn serve(
     addr: SocketAddr,
     runtime: Arc<MonitorRuntime>,
+    jobs: Arc<JobRuntime>,
     registry: Arc<Registry>,
     unsupported: Vec<String>,
     cancel: CancellationToken,
@@ -61,6 +67,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(Shared {
             runtime,
+            jobs,
             registry,
             unsupported: Arc::new(unsupported),
         });
@@ -75,6 +82,7 @@ pub async fn serve(
 async fn status(State(shared): State<Shared>) -> Response {
     let document = StatusDocument {
         monitors: shared.runtime.statuses(),
+        jobs: shared.jobs.statuses(),
         not_run: shared.unsupported.as_ref().clone(),
     };
     match serde_json::to_string_pretty(&document) {
