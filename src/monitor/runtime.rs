@@ -89,8 +89,10 @@ struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Where each monitor's probe outcomes go, by scheduler id (`namespace/name`).
-type Inboxes = Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<ProbeOutcome>>>>;
+/// Where each monitor's probe outcomes go, by scheduler id (`namespace/name`). Outcomes are
+/// boxed: an unbounded channel allocates a block of 32 slots up front, 4.6 KB per monitor for
+/// `ProbeOutcome` itself against 0.4 KB for a box (46 MB at 10,000 monitors).
+type Inboxes = Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<Box<ProbeOutcome>>>>>;
 
 /// Runs many monitors in one process. Cheap to share behind an `Arc`.
 pub struct MonitorRuntime {
@@ -126,7 +128,7 @@ impl MonitorRuntime {
                     .get(&*id)
                     .cloned();
                 if let Some(inbox) = inbox {
-                    let _ = inbox.send(output);
+                    let _ = inbox.send(Box::new(output));
                 }
             }
         });
@@ -436,7 +438,7 @@ impl ProbeTask {
     /// Handles the scheduler's outcomes until cancelled or unscheduled.
     async fn run(
         mut self,
-        mut outcomes: mpsc::UnboundedReceiver<ProbeOutcome>,
+        mut outcomes: mpsc::UnboundedReceiver<Box<ProbeOutcome>>,
         cancel: CancellationToken,
     ) {
         loop {
@@ -447,7 +449,7 @@ impl ProbeTask {
                     None => return,
                 },
             };
-            self.after_probe(outcome);
+            self.after_probe(*outcome);
         }
     }
 
