@@ -10,9 +10,10 @@ mod controller_support;
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -22,6 +23,7 @@ use support::apiserver::{ApiError, ApiServer, Fault, schema_validator};
 use watchkeeper::api::CronJobSpec;
 use watchkeeper::api::cron_job_spec::RUN_NOW_ANNOTATION;
 use watchkeeper::controller::cron_job::run_now;
+use watchkeeper::controller::cron_job::runs::{JOB_NAME_LABEL, SCHEDULED_TIMESTAMP_ANNOTATION};
 
 const NS: &str = "jobs";
 
@@ -396,4 +398,356 @@ async fn run_now_creates_one_job_per_token_across_retries_and_restarts() {
         "the retry after the failed status write tried ticket-1 again (answered 409)"
     );
     second.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring: the test plays the Job controller.
+
+/// A local Alertmanager (API v2) collecting every alert posted to it.
+async fn alertmanager() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/api/v2/alerts",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(Value::Array(alerts)) = serde_json::from_str::<Value>(&body) {
+                    sink.lock().expect("lock").extend(alerts);
+                }
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), received)
+}
+
+/// Alerts named `alertname` received so far, as (firing?, startsAt) pairs in arrival order.
+fn received_alerts(received: &Mutex<Vec<Value>>, alertname: &str) -> Vec<(bool, String)> {
+    let now = chrono::Utc::now();
+    received
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == alertname)
+        .map(|a| {
+            let ends = a["endsAt"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            let firing = ends.is_some_and(|t| t > now);
+            (
+                firing,
+                a["startsAt"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Creates a scheduled run of `cron_job` (as the CronJob controller would: owned by it, with
+/// the scheduled-timestamp annotation) and finishes it as the Job controller would; a failed
+/// run gets a Pod whose trigger container left `message` as its termination message.
+async fn finished_run(
+    client: &Client,
+    cron_job: &CronJob,
+    job_name: &str,
+    due: chrono::DateTime<chrono::Utc>,
+    finished: chrono::DateTime<chrono::Utc>,
+    succeeded: bool,
+    message: Option<&str>,
+) {
+    let mut job = run_now::build_job(cron_job, "unused").expect("job");
+    job.metadata.name = Some(job_name.to_string());
+    job.metadata.annotations = Some(BTreeMap::from([(
+        SCHEDULED_TIMESTAMP_ANNOTATION.to_string(),
+        rfc3339(due),
+    )]));
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NS);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("create Job");
+    if let Some(message) = message {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": format!("{job_name}-pod"), "namespace": NS,
+                "labels": {JOB_NAME_LABEL: job_name}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "trigger", "image": "x"}]}
+        }))
+        .expect("pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create Pod");
+        pods.patch_status(
+            &format!("{job_name}-pod"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Failed", "containerStatuses": [{
+                "name": "trigger", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 3, "message": message}}}]}})),
+        )
+        .await
+        .expect("pod status");
+    }
+    // Kubernetes times have whole seconds: runs finishing in distinct seconds are distinct.
+    let now = finished;
+    let (type_, extra) = if succeeded {
+        (
+            "Complete",
+            json!({"completionTime": rfc3339(now), "succeeded": 1}),
+        )
+    } else {
+        ("Failed", json!({"failed": 1}))
+    };
+    let mut status = json!({
+        "startTime": rfc3339(now - chrono::TimeDelta::seconds(2)),
+        "conditions": [{"type": type_, "status": "True", "lastTransitionTime": rfc3339(now),
+            "reason": if succeeded { "Completed" } else { "BackoffLimitExceeded" },
+            "message": if succeeded { "" } else { "Job has reached the specified backoff limit" }}]
+    });
+    if let (Some(status), Some(extra)) = (status.as_object_mut(), extra.as_object()) {
+        status.extend(extra.clone());
+    }
+    jobs.patch_status(
+        job_name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .expect("job status");
+}
+
+async fn status_when(
+    specs: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    test: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(what, || async {
+        let object = specs.get_opt(name).await.ok()??;
+        let status = object.data.get("status")?.clone();
+        test(&status).then_some(status)
+    })
+    .await
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_health_and_alerts_follow_successes_failures_and_recovery() {
+    let (_server, client) = start_server().await;
+    let (alertmanager_url, received) = alertmanager().await;
+    create_secret(&client, "cron-secret", "token").await;
+    let mut spec = trigger_spec();
+    // Yearly: no due time comes up during the test, so only runs move health.
+    spec["schedule"] = json!("0 0 1 1 *");
+    spec["monitoring"] = json!({
+        "failureThreshold": 2,
+        "alerting": {"channels": [{"name": "am", "alertmanager": {"url": alertmanager_url}}]}
+    });
+    let specs = api_of::<CronJobSpec>(&client, NS);
+    specs
+        .create(&PostParams::default(), &spec_object("crawl", spec))
+        .await
+        .expect("create");
+    let controller = spawn_controller(&client, "first", None, None);
+    let status = status_when(&specs, "crawl", "status with nextRun and health", |s| {
+        s["nextRun"].is_string() && s["health"] == "Unknown"
+    })
+    .await;
+    assert_eq!(status["consecutiveFailures"], 0);
+    assert!(
+        status["nextRun"]
+            .as_str()
+            .is_some_and(|t| t.contains("-12-31T23:00:00") || t.contains("-01-01T")),
+        "next run is New Year in Berlin: {}",
+        status["nextRun"]
+    );
+    let cj = cron_job_when(&client, "crawl", "the CronJob", |_| true).await;
+    let due = chrono::Utc::now() - chrono::TimeDelta::minutes(10);
+
+    // Success.
+    finished_run(
+        &client,
+        &cj,
+        "crawl-1",
+        due,
+        due + chrono::TimeDelta::minutes(1),
+        true,
+        None,
+    )
+    .await;
+    let status = status_when(&specs, "crawl", "a success", |s| {
+        s["lastRun"]["jobName"] == "crawl-1" && s["lastRun"]["result"] != "Running"
+    })
+    .await;
+    assert_eq!(status["health"], "Healthy");
+    assert_eq!(status["lastRun"]["result"], "Succeeded");
+    assert_eq!(status["lastRun"]["trigger"], "Schedule");
+    assert!(status["lastSuccessfulTime"].is_string());
+    assert!(status["lastFailureTime"].is_null());
+    assert_eq!(
+        status["lastScheduleTime"].as_str().map(|t| &t[..16]),
+        Some(&rfc3339(due)[..16])
+    );
+    assert_eq!(
+        condition(&status, "Healthy").map(|c| c["status"].clone()),
+        Some(json!("True"))
+    );
+
+    // One failure: below the threshold of 2; the agent's result is reported.
+    let report = r#"{"outcome":"unexpectedStatus","statusCode":503,"latencyMs":12,"attempts":3,"error":"expected 2xx"}"#;
+    finished_run(
+        &client,
+        &cj,
+        "crawl-2",
+        due,
+        due + chrono::TimeDelta::minutes(2),
+        false,
+        Some(report),
+    )
+    .await;
+    let status = status_when(&specs, "crawl", "a failure", |s| {
+        s["lastRun"]["jobName"] == "crawl-2" && s["lastRun"]["result"] != "Running"
+    })
+    .await;
+    assert_eq!(status["consecutiveFailures"], 1);
+    assert_eq!(status["health"], "Healthy");
+    assert_eq!(status["lastRun"]["result"], "Failed");
+    assert_eq!(status["lastRun"]["statusCode"], 503);
+    assert!(
+        status["lastRun"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HTTP 503") && m.contains("3 attempts")),
+        "{}",
+        status["lastRun"]
+    );
+    assert!(status["lastFailureTime"].is_string());
+    assert!(received_alerts(&received, "job/failing").is_empty());
+
+    // The second consecutive failure: Failing, and the alert reaches Alertmanager.
+    finished_run(
+        &client,
+        &cj,
+        "crawl-3",
+        due,
+        due + chrono::TimeDelta::minutes(3),
+        false,
+        None,
+    )
+    .await;
+    let status = status_when(&specs, "crawl", "Failing", |s| s["health"] == "Failing").await;
+    assert_eq!(status["consecutiveFailures"], 2);
+    assert_eq!(
+        status["lastRun"]["message"],
+        "BackoffLimitExceeded: Job has reached the specified backoff limit"
+    );
+    let healthy = condition(&status, "Healthy").expect("Healthy condition");
+    assert_eq!(
+        (healthy["status"].clone(), healthy["reason"].clone()),
+        (json!("False"), json!("ConsecutiveFailures"))
+    );
+    eventually("the Failing alert at Alertmanager", || async {
+        received_alerts(&received, "job/failing")
+            .iter()
+            .any(|(firing, _)| *firing)
+            .then_some(())
+    })
+    .await;
+    let status = status_when(&specs, "crawl", "the open alert in status", |s| {
+        s["openAlerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["key"] == "job/failing"))
+    })
+    .await;
+    assert_eq!(status["openAlerts"][0]["severity"], "P2");
+
+    // Metrics: runs by result and the last success time.
+    let metrics = controller.metrics.encode().expect("metrics");
+    assert!(
+        metrics.contains(
+            r#"watchkeeper_job_runs_total{namespace="jobs",name="crawl",result="failed"} 2"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"watchkeeper_job_runs_total{namespace="jobs",name="crawl",result="succeeded"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watchkeeper_job_last_success_timestamp_seconds{"),
+        "{metrics}"
+    );
+
+    // A restart keeps the count and sends the open alert nowhere again.
+    controller.stop().await;
+    let sent_before = received_alerts(&received, "job/failing").len();
+    let controller = spawn_controller(&client, "second", None, None);
+    specs
+        .patch(
+            "crawl",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"touch": "restart"}}})),
+        )
+        .await
+        .expect("touch");
+    eventually("the restarted controller to reconcile", || async {
+        (controller.metrics.total_reconciles() > 0).then_some(())
+    })
+    .await;
+    let status = status_when(&specs, "crawl", "status after restart", |s| {
+        s["health"] == "Failing"
+    })
+    .await;
+    assert_eq!(
+        status["consecutiveFailures"], 2,
+        "counts survive the restart"
+    );
+    assert_eq!(
+        received_alerts(&received, "job/failing").len(),
+        sent_before,
+        "the restarted controller sends the open alert nowhere again"
+    );
+
+    // Recovery: a success resets the streak and resolves the alert.
+    finished_run(
+        &client,
+        &cj,
+        "crawl-4",
+        due,
+        due + chrono::TimeDelta::minutes(4),
+        true,
+        None,
+    )
+    .await;
+    let status = status_when(&specs, "crawl", "recovery", |s| s["health"] == "Healthy").await;
+    assert_eq!(status["consecutiveFailures"], 0);
+    eventually("the resolved alert at Alertmanager", || async {
+        received_alerts(&received, "job/failing")
+            .last()
+            .is_some_and(|(firing, _)| !firing)
+            .then_some(())
+    })
+    .await;
+    status_when(&specs, "crawl", "no open alert", |s| {
+        s["openAlerts"].as_array().is_none_or(Vec::is_empty)
+    })
+    .await;
+    controller.stop().await;
 }
