@@ -241,7 +241,7 @@ impl MaintenanceWindows {
         if status != before {
             self.persist(client, &ns, &name, &status).await?;
         }
-        if status.applied_effects.is_empty() && !(status.open && !wanted.is_empty()) {
+        if status.applied_effects.is_empty() && (!status.open || wanted.is_empty()) {
             run.remove_finalizer().await?;
         }
         self.metrics
