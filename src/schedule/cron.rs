@@ -499,6 +499,33 @@ impl CronSchedule {
         }
     }
 
+    /// The first firing on a steady `date` after `after`: local order is instant order, so
+    /// hours whose last minute is not after `after` are skipped whole.
+    fn first_on_steady_day(&self, date: NaiveDate, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let last_minute = self.minutes().next_back()?;
+        let single = |h: u32, m: u32| self.instants(date, h, m)[0];
+        self.hours()
+            .filter(|&h| single(h, last_minute).is_some_and(|t| t > after))
+            .find_map(|h| {
+                self.minutes()
+                    .find_map(|m| single(h, m).filter(|t| *t > after))
+            })
+    }
+
+    /// The last firing on a steady `date` before `before`.
+    fn last_on_steady_day(&self, date: NaiveDate, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let first_minute = self.minutes().next()?;
+        let single = |h: u32, m: u32| self.instants(date, h, m)[0];
+        self.hours()
+            .rev()
+            .filter(|&h| single(h, first_minute).is_some_and(|t| t < before))
+            .find_map(|h| {
+                self.minutes()
+                    .rev()
+                    .find_map(|m| single(h, m).filter(|t| *t < before))
+            })
+    }
+
     /// All firings on `date` (transition days only; at most 2 × 1440).
     fn all_on(&self, date: NaiveDate) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         self.hours()
@@ -520,9 +547,7 @@ impl CronSchedule {
             }
             if self.day_matches(date) {
                 let candidate = if self.steady_day(date) {
-                    self.hours()
-                        .flat_map(|h| self.minutes().map(move |m| (h, m)))
-                        .find_map(|(h, m)| self.instants(date, h, m)[0].filter(|t| *t > after))
+                    self.first_on_steady_day(date, after)
                 } else {
                     self.all_on(date).filter(|t| *t > after).min()
                 };
@@ -549,10 +574,7 @@ impl CronSchedule {
             }
             if self.day_matches(date) {
                 let candidate = if self.steady_day(date) {
-                    self.hours()
-                        .rev()
-                        .flat_map(|h| self.minutes().rev().map(move |m| (h, m)))
-                        .find_map(|(h, m)| self.instants(date, h, m)[0].filter(|t| *t < before))
+                    self.last_on_steady_day(date, before)
                 } else {
                     self.all_on(date).filter(|t| *t < before).max()
                 };

@@ -236,3 +236,66 @@ fn lateness_follows_the_runs_kubernetes_really_makes_on_transition_days() {
         report.message
     );
 }
+
+/// The Kubernetes rule against an independent oracle: robfig/cron fires at every instant whose
+/// local wall-clock time matches the fields, so walking every UTC minute and testing its local
+/// time gives the expected firings. Five days each side of the 2026 transitions of New York,
+/// Berlin and Lord Howe (whose clocks move by 30 minutes).
+#[test]
+fn kubernetes_rule_matches_a_minute_by_minute_walk_around_transitions() {
+    use chrono::Datelike as _;
+    type Matcher = fn(&chrono::DateTime<Tz>) -> bool;
+    let expressions: [(&str, Matcher); 4] = [
+        ("30 2 * * *", |l| l.minute() == 30 && l.hour() == 2),
+        ("*/20 1-3 * * *", |l| {
+            l.minute() % 20 == 0 && (1..=3).contains(&l.hour())
+        }),
+        ("0 * * * *", |l| l.minute() == 0),
+        ("15 0,1,2 * * 0", |l| {
+            l.minute() == 15 && [0, 1, 2].contains(&l.hour()) && l.weekday() == chrono::Weekday::Sun
+        }),
+    ];
+    let windows = [
+        (Tz::America__New_York, utc(2026, 3, 8, 7, 0)),
+        (Tz::America__New_York, utc(2026, 11, 1, 6, 0)),
+        (Tz::Europe__Berlin, utc(2026, 3, 29, 1, 0)),
+        (Tz::Europe__Berlin, utc(2026, 10, 25, 1, 0)),
+        (Tz::Australia__Lord_Howe, utc(2026, 4, 4, 15, 0)),
+        (Tz::Australia__Lord_Howe, utc(2026, 10, 3, 15, 30)),
+    ];
+    for (tz, around) in windows {
+        let (from, to) = (around - TimeDelta::days(5), around + TimeDelta::days(5));
+        for (expr, matches) in expressions {
+            let mut expected = Vec::new();
+            let mut t = from + TimeDelta::minutes(1);
+            while t < to {
+                if matches(&t.with_timezone(&tz)) {
+                    expected.push(t);
+                }
+                t += TimeDelta::minutes(1);
+            }
+            let schedule = k8s(expr, tz);
+            let mut forward = Vec::new();
+            let mut cursor = from;
+            while let Some(next) = schedule.next_after(cursor).filter(|n| *n < to) {
+                forward.push(next);
+                cursor = next;
+            }
+            assert_eq!(
+                forward, expected,
+                "{expr} in {tz} around {around}, next_after"
+            );
+            let mut backward = Vec::new();
+            let mut cursor = to;
+            while let Some(previous) = schedule.previous_before(cursor).filter(|p| *p > from) {
+                backward.push(previous);
+                cursor = previous;
+            }
+            backward.reverse();
+            assert_eq!(
+                backward, expected,
+                "{expr} in {tz} around {around}, previous_before"
+            );
+        }
+    }
+}
