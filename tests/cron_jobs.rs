@@ -751,3 +751,105 @@ async fn status_health_and_alerts_follow_successes_failures_and_recovery() {
     .await;
     controller.stop().await;
 }
+
+/// Polls `probe` for up to `limit` (for waits that depend on the wall clock passing a due time,
+/// longer than [`TIMEOUT`]).
+async fn within<T, F, Fut>(limit: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_and_missed_are_seen_without_events_and_recover() {
+    let (_server, client) = start_server().await;
+    let (alertmanager_url, received) = alertmanager().await;
+    create_secret(&client, "cron-secret", "token").await;
+    let mut spec = trigger_spec();
+    spec["schedule"] = json!("* * * * *");
+    spec["timeZone"] = json!("UTC");
+    spec["monitoring"] = json!({
+        "lateAfter": "1s",
+        "deadMansSwitch": "61s",
+        "alerting": {"channels": [{"name": "am", "alertmanager": {"url": alertmanager_url}}]}
+    });
+    let specs = api_of::<CronJobSpec>(&client, NS);
+    specs
+        .create(&PostParams::default(), &spec_object("pulse", spec))
+        .await
+        .expect("create");
+    let controller = spawn_controller(&client, "solo", None, None);
+    status_when(&specs, "pulse", "a first verdict", |s| {
+        s["health"] == "Unknown"
+    })
+    .await;
+    let cj = cron_job_when(&client, "pulse", "the CronJob", |_| true).await;
+
+    // Nobody plays the CronJob controller now: the next minute passes without a run. Nothing
+    // changes in the cluster, so only the controller's own requeue can notice.
+    let limit = std::time::Duration::from_secs(100);
+    within(limit, "Late, then Missed (no success for 61s)", || async {
+        let object = specs.get_opt("pulse").await.ok()??;
+        (object.data["status"]["health"] == "Missed").then_some(())
+    })
+    .await;
+    let status = specs.get("pulse").await.expect("get").data["status"].clone();
+    let keys: Vec<&str> = status["openAlerts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        keys.contains(&"job/missed") && keys.contains(&"job/late"),
+        "late and missed are both open: {keys:?}"
+    );
+    assert_eq!(
+        condition(&status, "Healthy").map(|c| c["reason"].clone()),
+        Some(json!("NoRecentSuccess"))
+    );
+    for name in ["job/late", "job/missed"] {
+        eventually(&format!("{name} firing at Alertmanager"), || async {
+            received_alerts(&received, name)
+                .iter()
+                .any(|(firing, _)| *firing)
+                .then_some(())
+        })
+        .await;
+    }
+
+    // Recovery: a successful run for the current due time. Keep clear of the next due time's
+    // grace so the run is not immediately late again.
+    within(limit, "a moment early in a minute", || async {
+        use chrono::Timelike;
+        (chrono::Utc::now().second() < 40).then_some(())
+    })
+    .await;
+    let now = chrono::Utc::now();
+    let due = now - chrono::TimeDelta::seconds(i64::from(chrono::Timelike::second(&now)));
+    finished_run(&client, &cj, "pulse-1", due, now, true, None).await;
+    status_when(&specs, "pulse", "Healthy again", |s| {
+        s["health"] == "Healthy"
+    })
+    .await;
+    for name in ["job/late", "job/missed"] {
+        eventually(&format!("{name} resolved at Alertmanager"), || async {
+            received_alerts(&received, name)
+                .last()
+                .is_some_and(|(firing, _)| !firing)
+                .then_some(())
+        })
+        .await;
+    }
+    controller.stop().await;
+}
