@@ -761,3 +761,82 @@ async fn notices_go_out_once_each_also_across_a_restart() {
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_spec_while_open_restores_what_it_no_longer_covers() {
+    let (_server, client) = start_server().await;
+    create_config_map(&client, "app-config", &[("MODE", "normal")]).await;
+    create_deployment(&client, "worker", 2).await;
+    let operator = Operator::new(
+        client.clone(),
+        ControllerConfig {
+            namespace: Some(NS.into()),
+            identity: "solo".into(),
+            leader_election: None,
+            settings: settings(),
+        },
+    );
+    let index = operator.maintenance();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(operator.run(stop.clone()));
+
+    let start = in_seconds(1);
+    let mut spec = read_only_effects();
+    spec["effects"]["suppressAlerts"] = json!(true);
+    spec["selector"] = json!({"matchLabels": {"app": "api"}});
+    api_of::<MaintenanceWindow>(&client, NS)
+        .create(
+            &PostParams::default(),
+            &window("change", start, start + TimeDelta::minutes(30), spec),
+        )
+        .await
+        .expect("create");
+    wait_status(&client, "change", "open with three effects", |s| {
+        s["open"] == true && s["appliedEffects"].as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    eventually("the worker scaled to 0", || async {
+        (replicas(&client, "worker").await == Some(0)).then_some(())
+    })
+    .await;
+    let labels = |app: &str| BTreeMap::from([("app".to_string(), app.to_string())]);
+    let covered = |app: &str| {
+        index
+            .covering(NS, "HealthMonitor", &labels(app), Utc::now())
+            .len()
+    };
+    assert_eq!((covered("api"), covered("web")), (1, 0));
+
+    // The selector moves to other resources; the READ_ONLY key and the scaling are dropped.
+    api_of::<MaintenanceWindow>(&client, NS)
+        .patch(
+            "change",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "effects": {
+                    "suppressAlerts": true,
+                    "configMapSet": [{"configMapKeyRef": {"name": "app-config", "key": "MODE"}, "value": "maintenance"}],
+                    "scale": null
+                }
+            }})),
+        )
+        .await
+        .expect("change the spec");
+    let status = wait_status(&client, "change", "one effect left", |s| {
+        s["appliedEffects"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert_eq!(status["open"], true);
+    assert_eq!(status["appliedEffects"][0]["key"], "MODE");
+    let data = config_data(&client, "app-config").await;
+    assert_eq!(data.get("MODE").map(String::as_str), Some("maintenance"));
+    assert!(!data.contains_key("READ_ONLY"), "{data:?}");
+    assert_eq!(replicas(&client, "worker").await, Some(2));
+    eventually("the index to follow the selector", || async {
+        (covered("api") == 0 && covered("web") == 1).then_some(())
+    })
+    .await;
+    stop.cancel();
+    run.await.expect("no panic").expect("clean stop");
+}

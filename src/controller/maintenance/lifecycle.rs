@@ -89,6 +89,17 @@ impl MaintenanceWindows {
                 };
                 run.close(&mut status, now, why).await?;
             }
+            if status.open || !status.applied_effects.is_empty() {
+                // Something could not be restored yet (see EffectsApplied): keep the finalizer
+                // and the record, and try again.
+                if status != before {
+                    self.persist(client, &ns, &name, &status).await?;
+                }
+                return Ok(Outcome {
+                    conditions: vec![run.effects_condition(&[])],
+                    requeue: Some(ctx.settings.backoff_max),
+                });
+            }
             if deleting {
                 run.remove_finalizer().await?;
                 self.metrics.remove(&ns, &name);
