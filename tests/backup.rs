@@ -616,6 +616,28 @@ async fn encryption_round_trip_and_the_stored_object_is_not_plaintext() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(fingerprint(&pg, "copy").await, original);
 
+    // An age X25519 identity as the key (no scrypt): recorded as such, restores identically.
+    let identity = {
+        use age::secrecy::ExposeSecret;
+        age::x25519::Identity::generate()
+            .to_string()
+            .expose_secret()
+            .to_string()
+    };
+    let with_identity = [(PASSPHRASE_ENV, identity.as_str())];
+    let run = agent(&["backup"], &config, &with_identity).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let newest = manifests(&s3, BUCKET).await.pop().unwrap();
+    assert_eq!(newest.encryption.as_deref(), Some("age-x25519"));
+    let run = agent(
+        &["restore", "--target-database", "copy_x25519"],
+        &config,
+        &with_identity,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fingerprint(&pg, "copy_x25519").await, original);
+
     let run = agent(
         &["verify"],
         &config,

@@ -1,7 +1,13 @@
-//! Streaming client-side encryption with the `age` format and a passphrase (scrypt) recipient:
-//! the dump is encrypted in 64 KiB ChaCha20-Poly1305 chunks as it streams, so neither side
-//! holds more than a chunk. The stored object can be decrypted with the `age`/`rage` command
-//! line tools and the passphrase, without watchkeeper.
+//! Streaming client-side encryption in the `age` format: the dump is encrypted in 64 KiB
+//! ChaCha20-Poly1305 chunks as it streams, so neither side holds more than a chunk. The stored
+//! object can be decrypted with the `age`/`rage` command line tools, without watchkeeper.
+//!
+//! The key Secret holds either an age X25519 identity (`AGE-SECRET-KEY-1…`, from `age-keygen`;
+//! recommended: no key derivation, the public key is derived from it) or a passphrase. A
+//! passphrase goes through scrypt with a fixed work factor of 2^[`SCRYPT_LOG_N`] (32 MiB, a
+//! fraction of a second) instead of age's default, which calibrates to about a second and up to
+//! 1 GiB of memory on a fast machine and would break the agent's memory bound: use a long random
+//! passphrase (e.g. `openssl rand -base64 32`), not a human-memorable one.
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,6 +51,42 @@ impl Write for SharedBuffer {
     }
 }
 
+/// scrypt work factor (log2 N) for passphrases: 32 MiB of memory per derivation.
+pub const SCRYPT_LOG_N: u8 = 15;
+/// Highest scrypt work factor accepted when decrypting (age's CLI writes about 18).
+const SCRYPT_MAX_LOG_N: u8 = 22;
+
+/// Encryption scheme recorded in manifests for an X25519 identity.
+pub const AGE_X25519: &str = "age-x25519";
+/// Encryption scheme recorded in manifests for a passphrase.
+pub const AGE_SCRYPT: &str = "age-scrypt";
+
+/// The key from the Secret.
+enum Key {
+    Identity(age::x25519::Identity),
+    Passphrase(SecretString),
+}
+
+fn parse_key(secret: &str) -> Result<Key, String> {
+    let trimmed = secret.trim();
+    if trimmed.starts_with("AGE-SECRET-KEY-1") {
+        trimmed
+            .parse::<age::x25519::Identity>()
+            .map(Key::Identity)
+            .map_err(|_| "the key looks like an age identity but does not parse".to_string())
+    } else {
+        Ok(Key::Passphrase(SecretString::from(secret.to_owned())))
+    }
+}
+
+/// The scheme name a key encrypts with ([`AGE_X25519`] or [`AGE_SCRYPT`]).
+pub fn scheme(secret: &str) -> &'static str {
+    match parse_key(secret) {
+        Ok(Key::Identity(_)) => AGE_X25519,
+        _ => AGE_SCRYPT,
+    }
+}
+
 /// Encrypts what is written into it to a [`SharedBuffer`].
 pub struct Encrypting {
     writer: age::stream::StreamWriter<SharedBuffer>,
@@ -52,11 +94,22 @@ pub struct Encrypting {
 }
 
 impl Encrypting {
-    /// Starts an age stream for `passphrase`; the header is available from [`Self::take`].
-    pub fn new(passphrase: &str) -> Result<Self, CryptoError> {
+    /// Starts an age stream for `secret` (identity or passphrase); the header is available
+    /// from [`Self::take`].
+    pub fn new(secret: &str) -> Result<Self, CryptoError> {
         let out = SharedBuffer::default();
-        let encryptor =
-            age::Encryptor::with_user_passphrase(SecretString::from(passphrase.to_owned()));
+        let encryptor = match parse_key(secret).map_err(CryptoError::Encrypt)? {
+            Key::Identity(identity) => {
+                let recipient = identity.to_public();
+                age::Encryptor::with_recipients(std::iter::once(&recipient as _))
+            }
+            Key::Passphrase(passphrase) => {
+                let mut recipient = age::scrypt::Recipient::new(passphrase);
+                recipient.set_work_factor(SCRYPT_LOG_N);
+                age::Encryptor::with_recipients(std::iter::once(&recipient as _))
+            }
+        }
+        .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
         let writer = encryptor
             .wrap_output(out.clone())
             .map_err(|e| CryptoError::Encrypt(e.to_string()))?;
@@ -85,13 +138,21 @@ impl Encrypting {
     }
 }
 
-/// A reader of the plaintext of the age stream in `input`, for `passphrase`.
-pub fn decrypting<R: Read>(input: R, passphrase: &str) -> Result<impl Read + use<R>, CryptoError> {
+/// A reader of the plaintext of the age stream in `input`, for `secret` (identity or
+/// passphrase).
+pub fn decrypting<R: Read>(input: R, secret: &str) -> Result<impl Read + use<R>, CryptoError> {
     let decryptor = age::Decryptor::new(input).map_err(|e| CryptoError::Decrypt(e.to_string()))?;
-    let identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_owned()));
-    decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|e| CryptoError::Decrypt(e.to_string()))
+    let result = match parse_key(secret).map_err(CryptoError::Decrypt)? {
+        Key::Identity(identity) => {
+            decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))
+        }
+        Key::Passphrase(passphrase) => {
+            let mut identity = age::scrypt::Identity::new(passphrase);
+            identity.set_max_work_factor(SCRYPT_MAX_LOG_N);
+            decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity))
+        }
+    };
+    result.map_err(|e| CryptoError::Decrypt(e.to_string()))
 }
 
 #[cfg(test)]
@@ -109,6 +170,10 @@ mod tests {
         }
         cipher.extend(enc.finish().unwrap());
         assert!(cipher.starts_with(b"age-encryption.org/v1"));
+        assert_eq!(scheme("correct horse"), AGE_SCRYPT);
+        // The fixed work factor is in the header (`-> scrypt <salt> 15`).
+        let header = String::from_utf8_lossy(&cipher[..200]).to_string();
+        assert!(header.contains(&format!(" {SCRYPT_LOG_N}\n")), "{header}");
         assert!(
             !cipher.windows(64).any(|w| w == &plain[1000..1064]),
             "plaintext visible in the ciphertext"
@@ -127,5 +192,27 @@ mod tests {
             .unwrap()
             .read_to_end(&mut short);
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn x25519_identity_round_trip() {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        let secret = format!("{}\n", identity.to_string().expose_secret());
+        assert_eq!(scheme(&secret), AGE_X25519);
+        let mut enc = Encrypting::new(&secret).unwrap();
+        enc.write(b"hello dump").unwrap();
+        let mut cipher = enc.take();
+        cipher.extend(enc.finish().unwrap());
+        assert!(String::from_utf8_lossy(&cipher[..100]).contains("X25519"));
+        let mut back = Vec::new();
+        decrypting(&cipher[..], &secret)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, b"hello dump");
+        let other = age::x25519::Identity::generate();
+        assert!(decrypting(&cipher[..], other.to_string().expose_secret()).is_err());
+        assert!(Encrypting::new("AGE-SECRET-KEY-1NOTAKEY").is_err());
     }
 }

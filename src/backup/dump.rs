@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::config::{AgentConfig, DumpConfig, DumpFormatConfig, secret_from_env};
 use super::crypto::Encrypting;
-use super::manifest::{AGE_SCRYPT, MANIFEST_FORMAT, Manifest, dump_name, new_id};
+use super::manifest::{MANIFEST_FORMAT, Manifest, dump_name, new_id};
 use super::pg::{Conn, Tools, stderr_tail};
 use super::prune::prune;
 use super::report::{BackupReport, Outcome};
@@ -258,7 +258,9 @@ async fn backup(config: &AgentConfig, id: &str) -> Result<(Manifest, Destination
         completed_at: Utc::now(),
         size_bytes: size,
         sha256,
-        encryption: passphrase.is_some().then(|| AGE_SCRYPT.to_string()),
+        encryption: passphrase
+            .as_deref()
+            .map(|p| super::crypto::scheme(p).to_string()),
         compression_level: config.source.dump.compression_level,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
     };

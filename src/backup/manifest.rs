@@ -55,9 +55,6 @@ pub struct Manifest {
     pub tool_version: String,
 }
 
-/// Encryption scheme name recorded in manifests.
-pub const AGE_SCRYPT: &str = "age-scrypt";
-
 impl Manifest {
     /// Parses a manifest; `None` for anything that is not one of ours (wrong format marker,
     /// other JSON, not JSON), which listing then ignores.
@@ -108,6 +105,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::backup::crypto::AGE_SCRYPT;
 
     fn sample() -> Manifest {
         let t = Utc.with_ymd_and_hms(2026, 1, 6, 3, 0, 0).unwrap();
