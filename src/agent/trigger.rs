@@ -425,8 +425,28 @@ fn client(config: &TriggerConfig) -> Result<Client, TriggerError> {
 }
 
 /// Makes the call with retries and returns the result of the last attempt. Never panics;
-/// the token never appears in the result.
+/// the token never appears in the result. Each retry is announced on standard error.
 pub async fn trigger(config: &TriggerConfig) -> TriggerResult {
+    trigger_with(config, |attempt, result, wait| {
+        eprintln!(
+            "attempt {attempt} failed ({}); retrying in {} ms",
+            result
+                .error
+                .as_deref()
+                .or(result.status_code.map(|_| "unexpected status"))
+                .unwrap_or("failed"),
+            wait.as_millis()
+        );
+    })
+    .await
+}
+
+/// [`trigger`] for callers that report retries their own way (`watchkeeper run`, whose terminal
+/// is a redrawn table): `on_retry(attempt, failed result, wait before the next attempt)`.
+pub async fn trigger_with(
+    config: &TriggerConfig,
+    on_retry: impl Fn(u32, &TriggerResult, Duration),
+) -> TriggerResult {
     let secrets = config.secrets();
     let client = match client(config) {
         Ok(client) => client,
@@ -446,15 +466,7 @@ pub async fn trigger(config: &TriggerConfig) -> TriggerResult {
             return result;
         }
         let wait = config.backoff_before(attempts);
-        eprintln!(
-            "attempt {attempts} failed ({}); retrying in {} ms",
-            result
-                .error
-                .as_deref()
-                .or(result.status_code.map(|_| "unexpected status"))
-                .unwrap_or("failed"),
-            wait.as_millis()
-        );
+        on_retry(attempts, &result, wait);
         tokio::time::sleep(wait).await;
     }
 }

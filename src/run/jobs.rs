@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::state::{SavedJob, StateStore};
-use crate::agent::trigger::trigger;
+use crate::agent::trigger::trigger_with;
 use crate::agent::{Outcome, TriggerConfig, TriggerResult};
 use crate::alert::sinks::Sinks;
 use crate::alert::status::OpenAlertEntry;
@@ -565,8 +565,10 @@ impl JobLoop {
         let done = done.clone();
         let run_name = name.clone();
         let task = tokio::spawn(async move {
+            // Retries show in the run's result (attempts); nothing is printed over the table.
+            let call = trigger_with(&request, |_, _, _| {});
             let result = match deadline {
-                Some(limit) => tokio::time::timeout(clock.real(limit), trigger(&request))
+                Some(limit) => tokio::time::timeout(clock.real(limit), call)
                     .await
                     .unwrap_or_else(|_| TriggerResult {
                         outcome: Outcome::Timeout,
@@ -579,7 +581,7 @@ impl JobLoop {
                             limit.as_secs()
                         )),
                     }),
-                None => trigger(&request).await,
+                None => call.await,
             };
             let _ = done.send(observation(
                 run_name,
