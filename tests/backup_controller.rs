@@ -436,6 +436,13 @@ async fn owned_cron_jobs_and_service_account_follow_the_policy() {
         status_of(&object)["cronJobs"]["backup"]["name"],
         "pg-backup"
     );
+    // 03:00 in Tokyo is 18:00 UTC.
+    let next = status_of(&object)["nextBackupTime"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .expect("nextBackupTime");
+    assert!(next > Utc::now() && next < Utc::now() + ChronoDuration::days(1));
+    assert_eq!(next.format("%H:%M:%S").to_string(), "18:00:00");
 
     // A hand edit of the owned CronJob is set back.
     cron_jobs
@@ -474,6 +481,10 @@ async fn owned_cron_jobs_and_service_account_follow_the_policy() {
     })
     .await;
     assert!(status_of(&object)["cronJobs"].get("verification").is_none());
+    assert!(
+        status_of(&object).get("nextBackupTime").is_none(),
+        "suspended"
+    );
     controller.stop().await;
 }
 

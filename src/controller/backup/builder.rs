@@ -9,7 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{
+    CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec, PodFailurePolicy,
+    PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
@@ -36,6 +39,10 @@ pub const AGENT_CONTAINER: &str = "agent";
 pub const HISTORY_LIMIT: i32 = 3;
 /// Retries of a failed agent pod within one Job (a fresh pod, for transient errors).
 pub const BACKOFF_LIMIT: i32 = 1;
+/// Agent exit codes a second pod cannot fix: 1 (configuration invalid), 2 (command line) and
+/// 4 (backup stored, pruning failed: a retry would take another backup). The Job fails at
+/// once; only 3 (the run failed, maybe transiently) and crashes are retried.
+pub const NOT_RETRIED_EXIT_CODES: [i32; 3] = [1, 2, 4];
 /// Longest CronJob name: Kubernetes appends 11 characters for its Jobs, within 63.
 const MAX_CRON_JOB_NAME: usize = 52;
 
@@ -350,6 +357,17 @@ fn job_template(
         }),
         spec: Some(JobSpec {
             backoff_limit: Some(BACKOFF_LIMIT),
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "FailJob".to_string(),
+                    on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                        container_name: Some(AGENT_CONTAINER.to_string()),
+                        operator: "In".to_string(),
+                        values: NOT_RETRIED_EXIT_CODES.to_vec(),
+                    }),
+                    on_pod_conditions: None,
+                }],
+            }),
             active_deadline_seconds: active_deadline,
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {

@@ -370,3 +370,37 @@ pub async fn with_secrets<T>(
     }
     Ok(build(&fetched))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(container: &str, message: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "status": {"containerStatuses": [{
+                "name": container, "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": 3, "message": message}}
+            }]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_report_is_the_last_parsable_line_of_the_agent_termination_message() {
+        let report = r#"{"kind":"Backup","outcome":"Failed","startedAt":"2026-01-06T03:00:00Z","finishedAt":"2026-01-06T03:00:05Z","message":"pg_dump: connection refused"}"#;
+        let logs = format!("2026-01-06 starting\nerror: refused\n{report}\n");
+        for message in [report.to_string(), logs] {
+            match pod_report(&pod(AGENT_CONTAINER, Some(&message))) {
+                Some(AgentReport::Backup(b)) => {
+                    assert_eq!(b.message, "pg_dump: connection refused")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(pod_report(&pod(AGENT_CONTAINER, Some("OOMKilled"))).is_none());
+        assert!(pod_report(&pod(AGENT_CONTAINER, None)).is_none());
+        assert!(pod_report(&pod("sidecar", Some(report))).is_none());
+    }
+}

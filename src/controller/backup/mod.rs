@@ -229,6 +229,7 @@ impl Backups {
         let runs = cluster::runs(client, &namespace, &name, &self.runs).await?;
         fold::fold(&mut status, &runs);
         let now = Utc::now();
+        status.next_backup_time = next_backup(&object.spec, now);
         let policy = evaluate::PolicyRef {
             namespace: &namespace,
             name: &name,
@@ -417,6 +418,19 @@ impl Backups {
             }
         }
     }
+}
+
+/// When the backup CronJob fires next (in the policy's time zone); none while suspended.
+fn next_backup(
+    spec: &crate::api::backup_policy::BackupPolicySpec,
+    now: chrono::DateTime<Utc>,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+    if spec.suspend {
+        return None;
+    }
+    let zone = crate::schedule::parse_time_zone(&spec.time_zone).ok()?;
+    let schedule = crate::schedule::CronSchedule::parse(&spec.schedule, zone).ok()?;
+    schedule.next_after(now).map(fold::time)
 }
 
 fn api_severity(severity: crate::alert::Severity) -> crate::api::common::Severity {

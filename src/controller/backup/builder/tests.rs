@@ -177,6 +177,15 @@ fn agent_pod_runs_the_operator_image_with_secrets_only_by_reference() {
         (&owned.backup, "backup"),
         (owned.verify.as_ref().unwrap(), "verify"),
     ] {
+        let job = cron_job.spec.job_template.spec.as_ref().unwrap();
+        assert_eq!(job.backoff_limit, Some(BACKOFF_LIMIT));
+        let rule = &job.pod_failure_policy.as_ref().unwrap().rules[0];
+        assert_eq!(rule.action, "FailJob");
+        let codes = rule.on_exit_codes.as_ref().unwrap();
+        assert_eq!(
+            (codes.operator.as_str(), codes.values.as_slice()),
+            ("In", &[1, 2, 4][..])
+        );
         let pod = pod(cron_job);
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(
