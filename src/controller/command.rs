@@ -72,6 +72,10 @@ pub struct ControllerArgs {
     /// Every object is reconciled again after this long even without changes.
     #[arg(long, default_value = "10m", value_parser = duration_arg, value_name = "DURATION")]
     pub resync: Duration,
+    /// Image of the containers watchkeeper puts in Jobs (`watchkeeper agent …`, e.g. CronJobSpec
+    /// HTTP triggers): the operator's own image. Default: the published image of this version.
+    #[arg(long, env = "WATCHKEEPER_AGENT_IMAGE", value_name = "IMAGE")]
+    pub agent_image: Option<String>,
 }
 
 fn duration_arg(text: &str) -> Result<Duration, String> {
@@ -141,7 +145,7 @@ async fn run_async(args: ControllerArgs) -> Result<(), Error> {
             ..LeaseSettings::new(&args.lease_name, namespace, &identity)
         }
     });
-    let operator = Operator::new(
+    let mut operator = Operator::new(
         client,
         ControllerConfig {
             namespace: args.namespace.clone(),
@@ -153,6 +157,9 @@ async fn run_async(args: ControllerArgs) -> Result<(), Error> {
             },
         },
     );
+    if let Some(image) = &args.agent_image {
+        operator = operator.with_agent_image(image.clone());
+    }
     let stop = shutdown::on_signals();
     let (_, server) = operator.serve(args.metrics_addr, stop.clone()).await?;
     info!(%identity, version = env!("CARGO_PKG_VERSION"), "watchkeeper controller starting");
