@@ -191,7 +191,7 @@ async fn window_opens_applies_effects_and_restores_them_exactly_at_close() {
     let metrics = operator.metrics();
     let run = tokio::spawn(operator.run(stop.clone()));
 
-    let start = in_seconds(3);
+    let start = in_seconds(5);
     let end = start + TimeDelta::seconds(4);
     let mut spec = read_only_effects();
     spec["description"] = json!("Read-only mode; VACUUM");
@@ -206,6 +206,14 @@ async fn window_opens_applies_effects_and_restores_them_exactly_at_close() {
     })
     .await;
     assert_eq!(condition(&before, "Open").unwrap()["status"], "False");
+    let next_start = format!(
+        r#"watchkeeper_maintenance_next_start_timestamp_seconds{{namespace="shop",name="ro"}} {}"#,
+        start.timestamp()
+    );
+    eventually("the next-start metric", || async {
+        metrics.encode().ok()?.contains(&next_start).then_some(())
+    })
+    .await;
     assert_eq!(config_data(&client, "app-config").await["MODE"], "normal");
     let feed = http_get(addr, "/maintenance.json?namespace=shop").await;
     assert!(
@@ -258,11 +266,12 @@ async fn window_opens_applies_effects_and_restores_them_exactly_at_close() {
             .iter()
             .any(|f| f == "watchkeeper.dev/maintenance-window")
     );
-    let text = metrics.encode().unwrap();
-    assert!(
-        text.contains(r#"watchkeeper_maintenance_open{namespace="shop",name="ro"} 1"#),
-        "{text}"
-    );
+    eventually("watchkeeper_maintenance_open 1", || async {
+        let text = metrics.encode().ok()?;
+        text.contains(r#"watchkeeper_maintenance_open{namespace="shop",name="ro"} 1"#)
+            .then_some(())
+    })
+    .await;
     eventually("a WindowOpened Event", || async {
         events_for(&client, NS, "ro")
             .await
@@ -295,12 +304,12 @@ async fn window_opens_applies_effects_and_restores_them_exactly_at_close() {
         object.finalizers().is_empty().then_some(())
     })
     .await;
-    assert!(
-        metrics
-            .encode()
-            .unwrap()
-            .contains(r#"watchkeeper_maintenance_open{namespace="shop",name="ro"} 0"#)
-    );
+    eventually("watchkeeper_maintenance_open 0", || async {
+        let text = metrics.encode().ok()?;
+        text.contains(r#"watchkeeper_maintenance_open{namespace="shop",name="ro"} 0"#)
+            .then_some(())
+    })
+    .await;
     eventually("a WindowClosed Event", || async {
         events_for(&client, NS, "ro")
             .await
@@ -337,7 +346,7 @@ async fn restart_mid_window_neither_repeats_tasks_nor_forgets_to_restore() {
     create_deployment(&client, "worker", 2).await;
     let first = spawn_controller(&client, "first", Some(NS), None);
     let start = in_seconds(2);
-    let end = start + TimeDelta::seconds(10);
+    let end = start + TimeDelta::seconds(15);
     let mut spec = read_only_effects();
     spec["tasks"] = json!([job_task()]);
     api_of::<MaintenanceWindow>(&client, NS)
