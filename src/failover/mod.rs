@@ -6,7 +6,8 @@
 //! - [`plan`]: the engine's view of a plan (regions, trigger gates, step retry policies).
 //! - [`record`]: the persisted state (phase, active region, attempt, every step's state).
 //! - [`gates`]: the pure trigger, approval, cooldown, maintenance and backup gates.
-//! - [`machine`]: [`decide`] and [`apply`], the pure state machine.
+//! - [`machine`]: [`decide`] and [`apply`], the pure state machine; [`decision`]: what they
+//!   hand out (actions, transitions, idempotency keys, step outcomes).
 //! - [`action`]: step actions with Secrets resolved, and the [`Executor`] traits.
 //! - [`http`], [`cloudflare`], [`sql`]: executors for HTTP calls and webhooks, Cloudflare DNS,
 //!   and SQL against PostgreSQL.
@@ -17,6 +18,7 @@
 
 pub mod action;
 pub mod cloudflare;
+pub mod decision;
 pub mod driver;
 pub mod error;
 pub mod gates;

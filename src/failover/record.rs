@@ -237,8 +237,12 @@ pub struct FailoverRecord {
 }
 
 impl FailoverRecord {
-    /// The attempt that still runs, if any.
+    /// The attempt that still runs, if any: no result yet and not in the history. The history
+    /// check keeps a record read back from a status without the attempt's `result` (the API's
+    /// `Attempt` has none) from running a finished attempt's end again.
     pub fn active_attempt(&self) -> Option<&AttemptRecord> {
-        self.current_attempt.as_ref().filter(|a| a.is_active())
+        self.current_attempt
+            .as_ref()
+            .filter(|a| a.is_active() && !self.history.iter().any(|h| h.id == a.id))
     }
 }
