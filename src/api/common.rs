@@ -422,6 +422,10 @@ pub struct EmailSink {
     /// SMTP password, from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<SecretKeyRef>,
+    /// Extra PEM CA certificates to trust for a relay with a private CA (same shape as a
+    /// HealthMonitor's `request.tls.caBundle`); the system roots are trusted in any case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<crate::api::health_monitor::CaBundleSource>,
 }
 
 fn default_smtp_port() -> u16 {

@@ -10,7 +10,7 @@ use crate::alert::{
 };
 use crate::api::common::{self, AlertingSpec, HttpHeader, HttpMethod, SecretKeyRef};
 use crate::api::health_monitor::{
-    self as hm, HealthMonitorSpec, ProbeTarget, Scheme, ThresholdMetric,
+    self as hm, CaBundleSource, HealthMonitorSpec, ProbeTarget, Scheme, ThresholdMetric,
 };
 use crate::probe::health::{Direction, HealthPolicy, Hysteresis, Metric, ThresholdRule};
 use crate::probe::{
@@ -337,17 +337,7 @@ fn http_target(
             ..TlsConfig::default()
         };
         if let Some(bundle) = &tls.ca_bundle {
-            config.ca_bundle_pem =
-                Some(match (&bundle.config_map_key_ref, &bundle.secret_key_ref) {
-                    (Some(cm), _) => secrets.config_map(&cm.name, &cm.key)?,
-                    (None, Some(secret)) => secret_value(secrets, secret)?,
-                    (None, None) => {
-                        return Err(MonitorError::Spec {
-                            field: "spec.request.tls.caBundle".to_string(),
-                            message: "set configMapKeyRef or secretKeyRef".to_string(),
-                        });
-                    }
-                });
+            config.ca_bundle_pem = Some(ca_bundle("spec.request.tls.caBundle", bundle, secrets)?);
         }
         if let Some(client) = &tls.client_certificate_secret_ref {
             config.client_cert_pem = Some(secrets.get(&client.name, "tls.crt")?);
@@ -356,6 +346,22 @@ fn http_target(
         http.tls = config;
     }
     Ok(http)
+}
+
+/// A PEM CA bundle read from the ConfigMap or Secret key `bundle` names.
+fn ca_bundle(
+    field: &str,
+    bundle: &CaBundleSource,
+    secrets: &dyn SecretResolver,
+) -> Result<String, MonitorError> {
+    match (&bundle.config_map_key_ref, &bundle.secret_key_ref) {
+        (Some(cm), _) => secrets.config_map(&cm.name, &cm.key),
+        (None, Some(secret)) => secret_value(secrets, secret),
+        (None, None) => Err(MonitorError::Spec {
+            field: field.to_string(),
+            message: "set configMapKeyRef or secretKeyRef".to_string(),
+        }),
+    }
 }
 
 fn method(method: HttpMethod) -> &'static str {
@@ -554,7 +560,14 @@ fn sink(
             from: email.from.clone(),
             to: email.to.clone(),
             credentials,
-            ca_pem: None,
+            ca_pem: email
+                .ca_bundle
+                .as_ref()
+                .map(|bundle| {
+                    let field = format!("spec.alerting.channels[{}].email.caBundle", channel.name);
+                    ca_bundle(&field, bundle, secrets).map(String::into_bytes)
+                })
+                .transpose()?,
         }));
     }
     Err(MonitorError::Spec {

@@ -9,6 +9,12 @@
 //! - `watchkeeper_alerts_sent_total{namespace,monitor,channel,kind}`: notifications the
 //!   receivers accepted (kind `trigger`, `repeat`, `resolve`).
 //! - `watchkeeper_alert_failures_total{namespace,monitor,channel}`: failed deliveries.
+//!
+//! A monitor that stops (deleted, spec invalid, no longer led) loses all its series through
+//! [`MonitorMetrics::remove`], so `/metrics` does not report stale monitors forever.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -63,6 +69,10 @@ fn probe_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
+/// The per-channel series a monitor has, so they can be removed with it: `(channel, kind)`
+/// of `alerts_sent`, with kind `None` for `alert_failures`.
+type ChannelSeries = Arc<Mutex<BTreeMap<MonitorKey, BTreeSet<(String, Option<String>)>>>>;
+
 /// The monitor metrics; cheap to clone (families are shared handles).
 #[derive(Clone, Debug)]
 pub struct MonitorMetrics {
@@ -71,6 +81,7 @@ pub struct MonitorMetrics {
     health: Family<HealthLabels, Gauge>,
     sent: Family<SentLabels, Counter>,
     failures: Family<ChannelLabels, Counter>,
+    channels: ChannelSeries,
 }
 
 impl MonitorMetrics {
@@ -82,6 +93,7 @@ impl MonitorMetrics {
             health: Family::default(),
             sent: Family::default(),
             failures: Family::default(),
+            channels: Arc::default(),
         };
         registry.register_with_unit(
             "probe_duration",
@@ -125,6 +137,55 @@ impl MonitorMetrics {
         }
     }
 
+    /// Removes every series of a monitor (it stopped: deleted, spec invalid, or this process
+    /// no longer runs it). An event of the monitor still in flight may create a series again;
+    /// callers stop the monitor first, so none follows.
+    pub fn remove(&self, key: &MonitorKey) {
+        let labels = MonitorLabels {
+            namespace: key.namespace.clone(),
+            monitor: key.name.clone(),
+        };
+        self.durations.remove(&labels);
+        self.up.remove(&labels);
+        for health in HEALTHS {
+            self.health.remove(&HealthLabels {
+                namespace: key.namespace.clone(),
+                monitor: key.name.clone(),
+                health: format!("{health:?}"),
+            });
+        }
+        let channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key)
+            .unwrap_or_default();
+        for (channel, kind) in channels {
+            match kind {
+                Some(kind) => self.sent.remove(&SentLabels {
+                    namespace: key.namespace.clone(),
+                    monitor: key.name.clone(),
+                    channel,
+                    kind,
+                }),
+                None => self.failures.remove(&ChannelLabels {
+                    namespace: key.namespace.clone(),
+                    monitor: key.name.clone(),
+                    channel,
+                }),
+            };
+        }
+    }
+
+    fn note_channel(&self, key: &MonitorKey, channel: &str, kind: Option<&str>) {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .insert((channel.to_string(), kind.map(str::to_string)));
+    }
+
     /// Updates the metrics from one event.
     pub fn observe(&self, event: &MonitorEvent) {
         let labels = |key: &MonitorKey| MonitorLabels {
@@ -144,6 +205,7 @@ impl MonitorMetrics {
             MonitorEvent::Notified {
                 key, kind, channel, ..
             } => {
+                self.note_channel(key, channel, Some(kind.as_str()));
                 self.sent
                     .get_or_create(&SentLabels {
                         namespace: key.namespace.clone(),
@@ -154,6 +216,7 @@ impl MonitorMetrics {
                     .inc();
             }
             MonitorEvent::NotifyFailed { key, channel, .. } => {
+                self.note_channel(key, channel, None);
                 self.failures
                     .get_or_create(&ChannelLabels {
                         namespace: key.namespace.clone(),
@@ -216,6 +279,72 @@ mod tests {
             r#"watchkeeper_alerts_sent_total{namespace="default",monitor="api",channel="hook",kind="trigger"} 1"#,
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
+    }
+
+    fn probed(name: &str) -> MonitorEvent {
+        MonitorEvent::Probed {
+            key: MonitorKey {
+                namespace: "default".into(),
+                name: name.into(),
+            },
+            outcome: Arc::new(ProbeOutcome {
+                at: chrono::Utc::now(),
+                up: false,
+                status_code: Some(503),
+                latency: Duration::from_millis(2),
+                error: None,
+                failed_checks: vec![],
+                components: vec![],
+                cert_not_after: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn removing_a_monitor_drops_all_its_series_and_keeps_the_others() {
+        let mut registry = Registry::with_prefix("watchkeeper");
+        let metrics = MonitorMetrics::register(&mut registry);
+        for name in ["gone", "kept"] {
+            let key = MonitorKey {
+                namespace: "default".into(),
+                name: name.into(),
+            };
+            metrics.observe(&probed(name));
+            metrics.set_health(&key, Health::Down);
+            metrics.observe(&MonitorEvent::Notified {
+                key: key.clone(),
+                kind: NotificationKind::Trigger,
+                channel: "hook".into(),
+                alert: "down".into(),
+                severity: Severity::P0,
+                summary: "x".into(),
+            });
+            metrics.observe(&MonitorEvent::NotifyFailed {
+                key,
+                channel: "mail".into(),
+                error: "refused".into(),
+            });
+        }
+        metrics.remove(&MonitorKey {
+            namespace: "default".into(),
+            name: "gone".into(),
+        });
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(!text.contains(r#"monitor="gone""#), "{text}");
+        for family in [
+            "watchkeeper_probe_duration_seconds_count",
+            "watchkeeper_probe_up",
+            "watchkeeper_monitor_health",
+            "watchkeeper_alerts_sent_total",
+            "watchkeeper_alert_failures_total",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(family) && l.contains(r#"monitor="kept""#)),
+                "{family} of the other monitor missing in\n{text}"
+            );
         }
     }
 }

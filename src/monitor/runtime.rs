@@ -215,8 +215,21 @@ impl MonitorRuntime {
                 engine_health(health),
             );
             initial.health = health;
+            // The health carries over unchanged, so does the time it began (and each
+            // threshold's): a probe only moves them when the health or level changes.
+            initial.health_since = previous.health_since.as_ref().map(status::chrono_time);
             initial.consecutive_successes = previous.consecutive_successes;
             initial.consecutive_failures = previous.consecutive_failures;
+            initial.thresholds = previous
+                .thresholds
+                .iter()
+                .map(|t| ThresholdState {
+                    name: t.name.clone(),
+                    level: t.level,
+                    value: t.value,
+                    since: t.since.as_ref().map(status::chrono_time),
+                })
+                .collect();
         }
         let engine = config
             .alerting

@@ -161,6 +161,13 @@ pub fn time(at: DateTime<Utc>) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_millisecond(at.timestamp_millis()).unwrap_or_default())
 }
 
+/// A Kubernetes `Time` as a chrono time (the epoch if out of range).
+pub fn chrono_time(time: &Time) -> DateTime<Utc> {
+    let at = time.0;
+    DateTime::from_timestamp(at.as_second(), at.subsec_nanosecond().unsigned_abs())
+        .unwrap_or_default()
+}
+
 fn api_severity(severity: crate::alert::Severity) -> crate::api::common::Severity {
     use crate::alert::Severity as S;
     use crate::api::common::Severity as A;

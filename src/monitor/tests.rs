@@ -178,6 +178,52 @@ fn full_spec_becomes_engine_config() {
 }
 
 #[test]
+fn email_ca_bundle_reaches_the_sink() {
+    let yaml = r#"
+target: {url: "https://app.example.com/api/health"}
+alerting:
+  channels:
+    - name: mail
+      email:
+        host: smtp.example.com
+        from: alerts@example.com
+        to: [ops@example.com]
+        caBundle: {secretKeyRef: {name: relay-ca, key: ca.crt}}
+"#;
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let resolver = secrets(&[("relay-ca", "ca.crt", pem)]);
+    let config =
+        monitor_config(&key("app"), &spec(yaml), Environment::Embedded, &resolver).unwrap();
+    match &config.alerting.unwrap().channels[0].sink {
+        SinkConfig::Email(email) => assert_eq!(email.ca_pem.as_deref(), Some(pem.as_bytes())),
+        other => panic!("expected e-mail, got {other:?}"),
+    }
+    let error = monitor_config(
+        &key("app"),
+        &spec(yaml),
+        Environment::Embedded,
+        &secrets(&[]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(error, "secret relay-ca/ca.crt: not found");
+    // A ConfigMap source is refused where ConfigMaps cannot be read (run mode), naming it.
+    let from_map = yaml.replace(
+        "secretKeyRef: {name: relay-ca, key: ca.crt}",
+        "configMapKeyRef: {name: relay-ca, key: ca.crt}",
+    );
+    let error = monitor_config(
+        &key("app"),
+        &spec(&from_map),
+        Environment::Embedded,
+        &resolver,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("relay-ca/ca.crt"), "{error}");
+}
+
+#[test]
 fn missing_secret_is_named_without_values() {
     let resolver = secrets(&[("api-token", "header", "Bearer s3cret")]);
     let error = monitor_config(&key("app"), &spec(FULL), Environment::Embedded, &resolver)
@@ -500,8 +546,10 @@ async fn restored_down_health_is_kept_from_the_first_probe() {
         &secrets(&[]),
     )
     .unwrap();
+    let down_since = chrono::DateTime::from_timestamp(1_800_000_000, 123_000_000).unwrap();
     let previous = crate::api::health_monitor::HealthMonitorStatus {
         health: Some(Health::Down),
+        health_since: Some(crate::monitor::status::time(down_since)),
         consecutive_failures: 7,
         ..Default::default()
     };
@@ -530,6 +578,11 @@ async fn restored_down_health_is_kept_from_the_first_probe() {
                         if k.name == "a" {
                             assert_eq!(status.health, Health::Down);
                             assert!(status.consecutive_failures >= 8, "{status:?}");
+                            assert_eq!(
+                                status.health_since,
+                                Some(down_since),
+                                "no health change, so healthSince is the stored one"
+                            );
                         } else {
                             assert_eq!(status.health, Health::Unknown);
                         }

@@ -5,6 +5,11 @@
 
 #![allow(dead_code)]
 
+mod target;
+
+#[allow(unused_imports)] // not every test binary that includes this module probes a target
+pub use target::Target;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -14,6 +14,7 @@ pub mod failover;
 pub mod policy;
 pub mod rollback;
 pub mod scale;
+pub mod trigger;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
