@@ -628,14 +628,4 @@ fn restored_alerts(stored: Option<&HealthMonitorStatus>, config: &MonitorConfig)
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::DateTime;
-
-    use super::*;
-
-    #[test]
-    fn kubernetes_times_convert_to_chrono() {
-        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        assert_eq!(chrono_time(&crate::monitor::status::time(at)), at);
-    }
-}
+mod tests;
