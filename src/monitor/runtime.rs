@@ -267,6 +267,9 @@ impl MonitorRuntime {
             events: self.events.clone(),
             firing: firing_tx,
             open: BTreeMap::new(),
+            carried: restored
+                .and_then(|r| r.health)
+                .filter(|h| *h == Health::Healthy),
         };
         tasks.push(tokio::spawn(probe_task.run(outcomes, cancel.clone())));
         if let Some(engine) = engine {
@@ -445,6 +448,10 @@ struct ProbeTask {
     events: broadcast::Sender<MonitorEvent>,
     firing: watch::Sender<Vec<Alert>>,
     open: BTreeMap<String, OpenCondition>,
+    /// A restored `Healthy`, kept while thresholds are not judged again: the statistics
+    /// restart empty, and "not enough samples yet" must not turn a healthy monitor Unknown
+    /// (and move its `healthSince`) after every restart.
+    carried: Option<Health>,
 }
 
 impl ProbeTask {
@@ -483,7 +490,14 @@ impl ProbeTask {
                     .map(|s| status::window_statistics(name, &s))
             })
             .collect();
-        let health = status::api_health(evaluation.health);
+        let mut health = status::api_health(evaluation.health);
+        if let Some(carried) = self.carried {
+            if health == Health::Unknown && evaluation.levels.iter().any(|l| l.value.is_none()) {
+                health = carried;
+            } else {
+                self.carried = None;
+            }
+        }
         let mut previous = health;
         write(&self.status, |s| {
             previous = s.health;

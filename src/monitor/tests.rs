@@ -599,3 +599,54 @@ async fn restored_down_health_is_kept_from_the_first_probe() {
     .unwrap();
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn restored_healthy_stays_healthy_while_thresholds_gather_samples() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (url, _hook, _received) = start_servers(healthy).await;
+    let yaml = format!(
+        "target: {{url: \"{url}\"}}\ninterval: 200ms\ntimeout: 100ms\nwindows: [10s]\nthresholds:\n  - {{name: errors, metric: ErrorRate, window: 10s, direction: Above, critical: 50, minSamples: 3}}"
+    );
+    let config = monitor_config(
+        &key("a"),
+        &spec(&yaml),
+        Environment::Embedded,
+        &secrets(&[]),
+    )
+    .unwrap();
+    let since = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let previous = crate::api::health_monitor::HealthMonitorStatus {
+        health: Some(Health::Healthy),
+        health_since: Some(crate::monitor::status::time(since)),
+        consecutive_successes: 40,
+        ..Default::default()
+    };
+    let runtime = MonitorRuntime::new().unwrap();
+    let mut events = runtime.subscribe();
+    runtime
+        .start_restored(key("a"), config, Default::default(), Some(&previous))
+        .unwrap();
+    // Through the probes before the threshold is judged (minSamples 3) and after it.
+    let mut probes = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while probes < 5 {
+            match events.recv().await {
+                Ok(MonitorEvent::Probed { .. }) => {
+                    probes += 1;
+                    let status = runtime.status(&key("a")).unwrap();
+                    assert_eq!(status.health, Health::Healthy, "probe {probes}: {status:?}");
+                    assert_eq!(status.health_since, Some(since), "probe {probes}");
+                }
+                Ok(MonitorEvent::HealthChanged { from, to, .. }) => {
+                    panic!("restored Healthy changed {from:?} -> {to:?} at probe {probes}")
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let status = runtime.status(&key("a")).unwrap();
+    assert_eq!(status.thresholds[0].value, Some(0.0), "judged by now");
+    runtime.shutdown().await;
+}
