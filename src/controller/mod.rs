@@ -247,6 +247,7 @@ async fn run_kind<K: ManagedKind>(
     }
     if K::KIND == CronJobSpec::KIND {
         controller = cron_job::watch_children(controller, &ctx.client, namespace);
+        ctx.cron_jobs.start_children(&ctx.client, namespace, &stop);
         tokio::spawn(cron_job::sweep(ctx.cron_jobs.clone(), store.clone(), stop.clone()));
     }
     if K::KIND == BackupPolicy::KIND {

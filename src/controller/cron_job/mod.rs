@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod builder;
+pub mod children;
 pub mod run_now;
 pub mod runs;
 pub mod watch;
@@ -113,13 +114,30 @@ struct Entry {
     pending: bool,
     /// Monitoring state (alert engine, parsed run results).
     watch: watch::WatchState,
+    /// What was last applied, to skip applies that would change nothing.
+    applied: Option<Applied>,
 }
+
+/// The last successful apply of a CronJobSpec's CronJob.
+struct Applied {
+    /// The CronJobSpec's generation (and its labels/annotations, which reach the CronJob).
+    spec: (Option<i64>, Value),
+    /// The CronJob's resourceVersion right after the apply: a different one means someone
+    /// else changed it.
+    resource_version: Option<String>,
+    /// When the Secrets were last checked and the CronJob applied.
+    at: std::time::Instant,
+}
+
+/// Even when nothing changed, Secrets are checked and the CronJob applied again this often.
+const FULL_CHECK_EVERY: Duration = Duration::from_secs(300);
 
 /// The CronJobSpecs of one controller process.
 pub struct CronJobs {
     image: String,
     entries: Mutex<BTreeMap<String, Entry>>,
     resource: ApiResource,
+    children: Mutex<Option<std::sync::Arc<children::Children>>>,
     /// Job metrics (`watchkeeper_job_*`).
     pub metrics: watch::Metrics,
 }
@@ -135,8 +153,52 @@ impl CronJobs {
             image: image.into(),
             entries: Mutex::new(BTreeMap::new()),
             resource: ApiResource::erase::<CronJobSpec>(&()),
+            children: Mutex::new(None),
             metrics,
         }
+    }
+
+    /// Starts the stores of owned CronJobs and labelled Jobs (until `stop`), so reconciles
+    /// read them without requests.
+    pub fn start_children(
+        &self,
+        client: &Client,
+        namespace: Option<&str>,
+        stop: &tokio_util::sync::CancellationToken,
+    ) {
+        let started = children::Children::start(client, namespace, stop);
+        *self.children.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(std::sync::Arc::new(started));
+    }
+
+    fn children(&self) -> Option<std::sync::Arc<children::Children>> {
+        self.children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The CronJob as applied before, when the spec is unchanged, the CronJob in the store is
+    /// exactly what the last apply left, and the last full check is recent.
+    fn unchanged_cron_job(&self, key: &str, object: &CronJobSpec) -> Option<CronJob> {
+        let children = self.children()?;
+        let spec = applied_spec(object);
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let applied = entries.get(key)?.applied.as_ref()?;
+        if applied.spec != spec || applied.at.elapsed() > FULL_CHECK_EVERY {
+            return None;
+        }
+        let current = children.cron_job(&object.namespace()?, &object.name_any())?;
+        (current.resource_version() == applied.resource_version).then(|| (*current).clone())
+    }
+
+    fn remember_applied(&self, key: &str, object: &CronJobSpec, cron_job: &CronJob) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.entry(key.to_string()).or_default().applied = Some(Applied {
+            spec: applied_spec(object),
+            resource_version: cron_job.resource_version(),
+            at: std::time::Instant::now(),
+        });
     }
 
     /// Brings the cluster in line with one CronJobSpec: applies its CronJob (when the spec is
@@ -160,27 +222,13 @@ impl CronJobs {
             self.set_fields(&key, owned_fields(&stored), &stored);
             return Ok(Outcome::default());
         }
-        let missing = apply::missing_secrets(client, &namespace, &object.spec).await?;
-        if !missing.is_empty() {
-            self.set_fields(&key, owned_fields(&stored), &stored);
-            return Ok(Outcome {
-                errors: missing,
-                // Secrets are not watched: look again soon.
-                requeue_after: Some(SECRET_RECHECK),
-                ..Outcome::default()
-            });
-        }
-        let desired = match builder::build_cron_job(object, &self.image) {
-            Ok(desired) => desired,
-            Err(error) => {
-                self.set_fields(&key, owned_fields(&stored), &stored);
-                return Ok(Outcome {
-                    errors: vec![FieldError::new("spec", error.to_string())],
-                    ..Outcome::default()
-                });
-            }
+        let cron_job = match self.unchanged_cron_job(&key, object) {
+            Some(cron_job) => cron_job,
+            None => match self.apply(client, &key, object, &stored).await? {
+                Ok(cron_job) => cron_job,
+                Err(outcome) => return Ok(outcome),
+            },
         };
-        let cron_job = apply::apply(client, &desired).await?;
 
         let mut status = stored.clone();
         status.cron_job_ref = Some(crate::api::common::LocalObjectRef {
@@ -195,7 +243,10 @@ impl CronJobs {
             status.last_run_now_token = Some(token.clone());
         }
 
-        let jobs = list_jobs(client, &namespace, &name).await?;
+        let jobs = match self.children().and_then(|c| c.jobs_of(&namespace, &name)) {
+            Some(jobs) => jobs,
+            None => list_jobs(client, &namespace, &name).await?,
+        };
         let mut state = self.take_watch(&key);
         let judged = state
             .judge(
@@ -215,6 +266,41 @@ impl CronJobs {
         self.put_watch(&key, state);
         self.set_fields(&key, owned_fields(&status), &stored);
         Ok(outcome)
+    }
+
+    /// Checks the Secrets, builds and applies the CronJob. `Ok(Err(outcome))` when the spec
+    /// cannot be applied (a Secret missing): nothing is created.
+    async fn apply(
+        &self,
+        client: &Client,
+        key: &str,
+        object: &CronJobSpec,
+        stored: &CronJobSpecStatus,
+    ) -> Result<Result<CronJob, Outcome>, Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        let missing = apply::missing_secrets(client, &namespace, &object.spec).await?;
+        if !missing.is_empty() {
+            self.set_fields(key, owned_fields(stored), stored);
+            return Ok(Err(Outcome {
+                errors: missing,
+                // Secrets are not watched: look again soon.
+                requeue_after: Some(SECRET_RECHECK),
+                ..Outcome::default()
+            }));
+        }
+        let desired = match builder::build_cron_job(object, &self.image) {
+            Ok(desired) => desired,
+            Err(error) => {
+                self.set_fields(key, owned_fields(stored), stored);
+                return Ok(Err(Outcome {
+                    errors: vec![FieldError::new("spec", error.to_string())],
+                    ..Outcome::default()
+                }));
+            }
+        };
+        let cron_job = apply::apply(client, &desired).await?;
+        self.remember_applied(key, object, &cron_job);
+        Ok(Ok(cron_job))
     }
 
     fn take_watch(&self, key: &str) -> watch::WatchState {
@@ -321,6 +407,12 @@ impl CronJobs {
             }
         }
     }
+}
+
+/// What the CronJob is built from: the spec (its changes move the generation) and the owner's
+/// uid.
+fn applied_spec(object: &CronJobSpec) -> (Option<i64>, Value) {
+    (object.metadata.generation, json!(object.metadata.uid))
 }
 
 /// Secrets are not watched: a CronJobSpec waiting for one is looked at again this often.

@@ -125,8 +125,19 @@ impl WatchState {
         if alert_problem.is_some() {
             requeue = requeue.min(super::SECRET_RECHECK);
         }
+        // Before anything can be judged the condition is left out (not written as Unknown),
+        // unless it is already there: a new object then gets one Event (Ready), not two.
+        let has_healthy = object
+            .status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == HEALTHY));
+        let conditions = if report.health == JobHealth::Unknown && !has_healthy {
+            Vec::new()
+        } else {
+            vec![healthy_condition(&report, alert_problem.as_deref())]
+        };
         Judged {
-            conditions: vec![healthy_condition(&report, alert_problem.as_deref())],
+            conditions,
             requeue_after: Some(requeue.max(MIN_REQUEUE)),
         }
     }
