@@ -403,7 +403,7 @@ async fn restore(
         None => None,
     };
     let destination = Destination::open(&config.destination)?;
-    let manifests = destination.list_manifests(None).await?;
+    let manifests = destination.list_manifests(Some(&config.policy)).await?;
     let manifest = pick(&manifests, id)?;
     report.backup_id = Some(manifest.id.clone());
     check_checksum(&destination, manifest).await?;

@@ -115,7 +115,7 @@ async fn verify(
     };
     let destination = Destination::open(&config.destination).map_err(RestoreError::from)?;
     let manifests = destination
-        .list_manifests(None)
+        .list_manifests(Some(&config.policy))
         .await
         .map_err(RestoreError::from)?;
     let manifest = pick(&manifests, id)?;
