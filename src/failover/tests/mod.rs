@@ -2,6 +2,7 @@
 
 mod gates;
 mod machine;
+mod resolve;
 
 use std::time::Duration;
 
