@@ -8,15 +8,11 @@
 //! status says closed → Event → closing notice. Every step is idempotent, so a restarted
 //! controller continues where the last one stopped.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::ApiResource;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::error::Error;
@@ -25,13 +21,12 @@ use super::notices::{self, Notice};
 use super::plan::{self, Wanted, chrono_time, k8s_time, same_second};
 use super::state::MaintenanceWindows;
 use super::tasks;
-use super::{effects, selector};
+use crate::api::MaintenanceWindow;
 use crate::api::maintenance_window::{
     ClosedWindow, MaintenanceWindowStatus, NEXT_WINDOWS, NoticeKind, NoticeRecord, TaskPhase,
     WindowPeriod, condition, validate::window_schedule,
 };
 use crate::api::validation::Errors;
-use crate::api::{BackupPolicy, CronJobSpec, FailoverPlan, HealthMonitor, MaintenanceWindow};
 use crate::controller::conditions::{self, ConditionStatus, DesiredCondition};
 use crate::controller::context::Context;
 use crate::schedule::{Window, parse_time_zone};
@@ -589,124 +584,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Records (first) and applies every wanted effect.
-    async fn apply_effects(
-        &mut self,
-        status: &mut MaintenanceWindowStatus,
-        wanted: &[Wanted],
-    ) -> Result<(), Error> {
-        for want in wanted {
-            if !status
-                .applied_effects
-                .iter()
-                .any(|r| want.is_recorded_by(r))
-            {
-                match effects::snapshot(self.client(), &self.ns, want).await {
-                    Ok(record) => {
-                        status.applied_effects.push(record);
-                        self.persist(status).await?;
-                    }
-                    Err(error) => {
-                        self.effect_failed(want, &error)?;
-                        continue;
-                    }
-                }
-            }
-            // The spec may have changed the value while open: keep the record's target in step.
-            if let Some(record) = status
-                .applied_effects
-                .iter_mut()
-                .find(|r| want.is_recorded_by(r))
-            {
-                let (value, replicas) = match want {
-                    Wanted::ConfigMap { value, .. } => (Some(value.clone()), None),
-                    Wanted::Scale { replicas, .. } => (None, Some(*replicas)),
-                };
-                if record.value != value || record.replicas != replicas {
-                    record.value = value;
-                    record.replicas = replicas;
-                    self.persist(status).await?;
-                }
-            }
-            if let Err(error) = effects::ensure(self.client(), &self.ns, want).await {
-                self.effect_failed(want, &error)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Restores every recorded effect that is not in `wanted`; a record is dropped only after
-    /// its restore.
-    async fn restore_unwanted(
-        &mut self,
-        status: &mut MaintenanceWindowStatus,
-        wanted: &[Wanted],
-    ) -> Result<(), Error> {
-        let stale: Vec<_> = status
-            .applied_effects
-            .iter()
-            .filter(|r| !wanted.iter().any(|w| w.is_recorded_by(r)))
-            .cloned()
-            .collect();
-        for record in stale {
-            match effects::revert(self.client(), &self.ns, &record).await {
-                Ok(message) => {
-                    info!(window = %format!("{}/{}", self.ns, self.name), %message, "maintenance effect restored");
-                    status.applied_effects.retain(|r| r != &record);
-                    self.persist(status).await?;
-                }
-                Err(error @ Error::Api { .. }) => return Err(error),
-                Err(error) => self.effect_errors.push(error.to_string()),
-            }
-        }
-        Ok(())
-    }
-
-    fn effect_failed(&mut self, want: &Wanted, error: &Error) -> Result<(), Error> {
-        match error {
-            Error::Api { source, .. } if !matches!(source.as_ref(), kube::Error::Api(s) if s.code == 422) => {
-                Err(Error::Api {
-                    verb: "apply",
-                    kind: "effect",
-                    namespace: self.ns.clone(),
-                    name: want.describe(),
-                    source: Box::new(kube::Error::Service(error.to_string().into())),
-                })
-            }
-            _ => {
-                warn!(window = %format!("{}/{}", self.ns, self.name), %error, "maintenance effect not applied");
-                self.effect_errors
-                    .push(format!("{}: {error}", want.describe()));
-                Ok(())
-            }
-        }
-    }
-
-    fn effects_condition(&self, wanted: &[Wanted]) -> DesiredCondition {
-        if !self.effect_errors.is_empty() {
-            return DesiredCondition::new(
-                condition::EFFECTS_APPLIED,
-                ConditionStatus::False,
-                "CannotApply",
-                self.effect_errors.join("; "),
-            );
-        }
-        if wanted.is_empty() {
-            return DesiredCondition::new(
-                condition::EFFECTS_APPLIED,
-                ConditionStatus::True,
-                "NoEffects",
-                "The window sets no ConfigMap key and scales no workload.",
-            );
-        }
-        DesiredCondition::new(
-            condition::EFFECTS_APPLIED,
-            ConditionStatus::True,
-            "Applied",
-            "ConfigMap and workload effects are applied while open and restored at closing.",
-        )
-    }
-
     /// Sends a notice; true when every routed channel accepted it (or there are none).
     pub(super) async fn notify(&self, notice: &Notice, now: DateTime<Utc>) -> bool {
         let Some(spec) = &self.window.spec.notices else {
@@ -754,113 +631,6 @@ impl Run<'_> {
         if let Err(error) = recorder.publish(&event, &self.window.object_ref(&())).await {
             self.ctx.metrics.event_failed("MaintenanceWindow");
             warn!(%error, "publishing a MaintenanceWindow Event failed");
-        }
-    }
-
-    /// `Selected`: a warning when the window has selector-based effects and picks nothing.
-    async fn selected_condition(&self) -> Result<DesiredCondition, Error> {
-        let effects = Effects::from_spec(&self.window.spec.effects);
-        if !effects.any() {
-            return Ok(DesiredCondition::new(
-                condition::SELECTED,
-                ConditionStatus::True,
-                "NoSelectorEffects",
-                "The window has no effects on selected resources.",
-            ));
-        }
-        let selector = self.window.spec.selector.as_ref();
-        let mut counts = Vec::new();
-        let mut total = 0;
-        for (kind, resource) in [
-            ("HealthMonitor", ApiResource::erase::<HealthMonitor>(&())),
-            ("CronJobSpec", ApiResource::erase::<CronJobSpec>(&())),
-            ("BackupPolicy", ApiResource::erase::<BackupPolicy>(&())),
-            ("FailoverPlan", ApiResource::erase::<FailoverPlan>(&())),
-        ] {
-            if !effects.for_kind(kind).any() {
-                continue;
-            }
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(self.client().clone(), &self.ns, &resource);
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| Error::api("list", "watchkeeper resources", &self.ns, kind, e))?;
-            let empty = BTreeMap::new();
-            let n = list
-                .items
-                .iter()
-                .filter(|o| {
-                    selector::matches(selector, o.metadata.labels.as_ref().unwrap_or(&empty))
-                })
-                .count();
-            total += n;
-            counts.push(format!("{n} {kind}"));
-        }
-        Ok(if total == 0 {
-            DesiredCondition::new(
-                condition::SELECTED,
-                ConditionStatus::False,
-                "NothingSelected",
-                format!(
-                    "spec.selector matches no resource its effects apply to in namespace {} (looked at: {})",
-                    self.ns,
-                    counts.join(", ")
-                ),
-            )
-        } else {
-            DesiredCondition::new(
-                condition::SELECTED,
-                ConditionStatus::True,
-                "ResourcesSelected",
-                format!("Selected: {}", counts.join(", ")),
-            )
-        })
-    }
-
-    async fn add_finalizer(&self) -> Result<(), Error> {
-        let mut finalizers = self.window.finalizers().to_vec();
-        if finalizers.iter().any(|f| f == FINALIZER) {
-            return Ok(());
-        }
-        finalizers.push(FINALIZER.to_string());
-        self.patch_finalizers(finalizers).await
-    }
-
-    async fn remove_finalizer(&self) -> Result<(), Error> {
-        let finalizers = self.window.finalizers();
-        if !finalizers.iter().any(|f| f == FINALIZER) {
-            return Ok(());
-        }
-        let kept: Vec<String> = finalizers
-            .iter()
-            .filter(|f| *f != FINALIZER)
-            .cloned()
-            .collect();
-        self.patch_finalizers(kept).await
-    }
-
-    async fn patch_finalizers(&self, finalizers: Vec<String>) -> Result<(), Error> {
-        let api: Api<MaintenanceWindow> = Api::namespaced(self.client().clone(), &self.ns);
-        let patch = json!({
-            "metadata": {
-                "resourceVersion": self.window.resource_version(),
-                "finalizers": finalizers,
-            }
-        });
-        match api
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::api(
-                "patch finalizers of",
-                "MaintenanceWindow",
-                &self.ns,
-                &self.name,
-                e,
-            )),
         }
     }
 }

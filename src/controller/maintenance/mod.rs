@@ -1,6 +1,7 @@
 //! MaintenanceWindows in the cluster: the calendar the other kinds consult
 //! ([`MaintenanceIndex`]) and the window lifecycle with the effects a window applies itself.
 
+mod apply;
 pub mod effects;
 pub mod error;
 pub mod feed;
