@@ -401,3 +401,112 @@ spec:
     session.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_runs_only_the_latest_missed_due_time_and_not_past_the_starting_deadline() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    let endpoint = Arc::new(Endpoint::default());
+    endpoint.status.store(200, Ordering::SeqCst);
+    let endpoint_addr = serve(
+        Router::new()
+            .route("/api/cron/collect-prices", post(cron_endpoint))
+            .with_state(endpoint.clone()),
+    )
+    .await;
+    let job = |deadline: &str| {
+        format!(
+            r#"apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata: {{name: reset}}
+spec:
+  schedule: "*/2 * * * *"
+  {deadline}
+  httpTrigger:
+    url: http://{endpoint_addr}/api/cron/collect-prices
+    bearerTokenSecretRef: {{name: cron-secret, key: token}}
+"#
+        )
+    };
+    let base = std::env::temp_dir().join(format!("wk-run-jobs-catchup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (state_dir, secrets_dir) = (base.join("state"), base.join("secrets"));
+    std::fs::create_dir_all(secrets_dir.join("cron-secret")).unwrap();
+    std::fs::write(secrets_dir.join("cron-secret/token"), TOKEN).unwrap();
+    let started = |e: &JobEvent| matches!(e, JobEvent::RunStarted { .. });
+
+    // One run due at 10:00 (the clock starts at 09:59:30).
+    let start = Utc.with_ymd_and_hms(2026, 6, 1, 9, 59, 30).unwrap();
+    let ten = start + TimeDelta::seconds(30);
+    let mut session = Session::start(options(
+        &job(""),
+        &state_dir,
+        &secrets_dir,
+        JobClock::compressed_from(SPEED, start),
+    ))
+    .await
+    .unwrap();
+    let mut events = session.take_job_events().unwrap();
+    let JobEvent::RunStarted { scheduled_for, .. } = wait_for(&mut events, "run", started).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(scheduled_for, Some(ten));
+    wait_for(&mut events, "the run's end", |e| {
+        matches!(e, JobEvent::RunFinished { .. })
+    })
+    .await;
+    session.stop().await.unwrap();
+
+    // Back at 10:21:30: due times 10:02 … 10:20 were missed; only 10:20 runs, at once.
+    let mut session = Session::start(options(
+        &job(""),
+        &state_dir,
+        &secrets_dir,
+        JobClock::compressed_from(SPEED, ten + TimeDelta::seconds(21 * 60 + 30)),
+    ))
+    .await
+    .unwrap();
+    let mut events = session.take_job_events().unwrap();
+    let JobEvent::RunStarted { scheduled_for, .. } =
+        wait_for(&mut events, "catch-up", started).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(scheduled_for, Some(ten + TimeDelta::minutes(20)));
+    let JobEvent::RunStarted { scheduled_for, .. } = wait_for(&mut events, "next", started).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(scheduled_for, Some(ten + TimeDelta::minutes(22)));
+    let last_end = session.jobs().clock().now();
+    session.stop().await.unwrap();
+
+    // With a 30s starting deadline, a due time 90s old is skipped and the next one runs.
+    let later = ten + TimeDelta::minutes(30) + TimeDelta::seconds(90);
+    assert!(later > last_end);
+    let mut session = Session::start(options(
+        &job("startingDeadline: 30s"),
+        &state_dir,
+        &secrets_dir,
+        JobClock::compressed_from(SPEED, later),
+    ))
+    .await
+    .unwrap();
+    let mut events = session.take_job_events().unwrap();
+    let skipped = wait_for(&mut events, "the skip", |e| {
+        matches!(e, JobEvent::RunSkipped { .. }) || started(e)
+    })
+    .await;
+    let JobEvent::RunSkipped { due, reason, .. } = skipped else {
+        panic!("expected a skip first, got {skipped:?}");
+    };
+    assert_eq!(due, ten + TimeDelta::minutes(30));
+    assert!(reason.contains("starting deadline"), "{reason}");
+    let JobEvent::RunStarted { scheduled_for, .. } = wait_for(&mut events, "next", started).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(scheduled_for, Some(ten + TimeDelta::minutes(32)));
+    session.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&base);
+}

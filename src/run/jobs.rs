@@ -63,14 +63,23 @@ impl JobClock {
         Self::compressed_from(speed, Utc::now())
     }
 
-    /// A compressed clock that reads `start` now (e.g. where a previous session's clock
-    /// stopped, so a restart test does not travel back in time).
+    /// A compressed clock that reads `start` when the session starts its jobs (e.g. where a
+    /// previous session's clock stopped, so a restart test does not travel back in time).
     pub fn compressed_from(speed: u32, start: DateTime<Utc>) -> Self {
         Self {
             wall: false,
             speed: speed.max(1),
             origin_real: Instant::now(),
             origin: start,
+        }
+    }
+
+    /// The same clock reading what it reads now from this instant on (a compressed clock
+    /// would otherwise run ahead while manifests are validated).
+    fn anchored(self) -> Self {
+        Self {
+            origin_real: Instant::now(),
+            ..self
         }
     }
 
@@ -272,7 +281,7 @@ impl JobRuntime {
             shared: Arc::new(Shared {
                 entries: Mutex::default(),
                 events,
-                clock,
+                clock: clock.anchored(),
                 metrics,
                 store,
             }),

@@ -201,7 +201,8 @@ pub struct RunOptions {
 /// What the manifests ask to run.
 struct Prepared {
     monitors: Vec<(MonitorKey, crate::monitor::MonitorConfig)>,
-    jobs: Vec<(JobKey, JobConfig)>,
+    /// Each job with its `FILE:LINE`.
+    jobs: Vec<(JobKey, JobConfig, String)>,
     unsupported: Vec<String>,
     notes: Vec<String>,
 }
@@ -279,18 +280,6 @@ impl Session {
         ));
         let job_events = job_runtime.subscribe();
         let job_test_events = job_runtime.subscribe();
-        for (key, config) in job_configs {
-            let saved = saved_jobs.remove(&key.to_string());
-            if let Err(source) = job_runtime.start(key.clone(), config, saved) {
-                cancel.cancel();
-                job_runtime.shutdown().await;
-                return Err(RunError::Job {
-                    origin: "(start)".to_string(),
-                    name: key.name,
-                    source: Box::new(source),
-                });
-            }
-        }
         for resource in &unsupported {
             notes.push(format!(
                 "{resource}: not run in embedded mode yet (skipped)"
@@ -305,6 +294,19 @@ impl Session {
             cancel.clone(),
         )
         .await?;
+        // Jobs start once the server is up, so a refused address leaves none running.
+        for (key, config, origin) in job_configs {
+            let saved = saved_jobs.remove(&key.to_string());
+            if let Err(source) = job_runtime.start(key.clone(), config, saved) {
+                cancel.cancel();
+                job_runtime.shutdown().await;
+                return Err(RunError::Job {
+                    origin,
+                    name: key.name,
+                    source: Box::new(source),
+                });
+            }
+        }
         let mut tasks = vec![server];
         tasks.push(tokio::spawn(observe(
             observer_events,
@@ -413,7 +415,7 @@ impl Session {
                 });
             }
             match job_config(&found.job.spec, Environment::Embedded, &secrets) {
-                Ok(config) => jobs.push((key, config)),
+                Ok(config) => jobs.push((key, config, found.origin.clone())),
                 // A Job template needs a cluster: refused like other resources embedded mode
                 // cannot run, or listed as not run with --skip-unsupported.
                 Err(JobError::Unsupported { field, message }) if skip_unsupported => {
