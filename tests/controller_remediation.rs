@@ -407,3 +407,64 @@ async fn a_critical_error_rate_switches_the_provider_and_the_cooldown_holds_acro
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_reverts_a_provider_switch_marked_revert_on_recovery() {
+    let (_server, client) = start_server().await;
+    let config_map: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "app-config", "namespace": NS},
+        "data": {"AI_PROVIDER": "openai"},
+    }))
+    .expect("a valid ConfigMap");
+    Api::<ConfigMap>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &config_map)
+        .await
+        .expect("ConfigMap created");
+    let target = Target::start().await;
+    target.set_code(503);
+    let controller = spawn_controller(&client, "solo", None, None);
+    let monitors = api_of::<HealthMonitor>(&client, NS);
+    let object = monitor(
+        "switch-back",
+        &target,
+        json!({"remediations": [{
+            "name": "use-claude",
+            "when": {"health": "Down"},
+            "setConfigMapKey": {
+                "configMapKeyRef": {"name": "app-config", "key": "AI_PROVIDER"},
+                "value": "claude",
+                "revertOnRecovery": true,
+            },
+        }]}),
+    );
+    monitors
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create");
+    wait_records(&monitors, "switch-back", "the provider switch", |r| {
+        attempts(r).iter().any(|a| a["result"] == "Succeeded")
+    })
+    .await;
+    assert_eq!(provider(&client).await.as_deref(), Some("claude"));
+
+    target.set_code(200);
+    let records = wait_records(&monitors, "switch-back", "the revert", |r| {
+        r.iter().any(|a| a["result"] == "Reverted")
+    })
+    .await;
+    assert_eq!(
+        provider(&client).await.as_deref(),
+        Some("openai"),
+        "{records:?}"
+    );
+    eventually("a RemediationReverted Event", || async {
+        events_for(&client, NS, "switch-back")
+            .await
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("RemediationReverted"))
+    })
+    .await;
+    controller.stop().await;
+}
