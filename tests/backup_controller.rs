@@ -886,3 +886,49 @@ async fn bad_input_creates_nothing_and_names_the_field() {
     assert!(cron_jobs.get_opt("tz-backup").await.unwrap().is_none());
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_policy_keeps_the_status_it_reported() {
+    // No schema validation, so an object that does not parse can be stored (as one written
+    // before a schema change could be).
+    let server = ApiServer::builder().start().await;
+    let client = server.client();
+    install_crds(&client).await;
+    let ns = "shop";
+    let controller = spawn_controller(&client, "solo", Some(ns), None);
+    secrets(&client, ns).await;
+    let api = api_of::<BackupPolicy>(&client, ns);
+    api.create(
+        &PostParams::default(),
+        &policy("pg", "0 3 * * *", "24h", json!({})),
+    )
+    .await
+    .expect("create");
+    wait_ready(&api, "pg", "True").await;
+    let report = backup_report("b1", Outcome::Succeeded, Utc::now());
+    run_job(&client, ns, "pg-backup", "pg-backup-1", Some(&report), true).await;
+    policy_until(&api, "pg", "the backup in status", |o| {
+        status_of(o)["lastBackup"]["id"] == "b1"
+    })
+    .await;
+
+    // Broken while no controller runs: the next one has never parsed it.
+    controller.stop().await;
+    api.patch(
+        "pg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"retention": {"daily": "seven"}}})),
+    )
+    .await
+    .expect("break the object");
+    let controller = spawn_controller(&client, "solo-2", Some(ns), None);
+    let (object, ready) = wait_ready(&api, "pg", "False").await;
+    assert!(
+        ready.message.contains("spec.retention.daily"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(status_of(&object)["lastBackup"]["id"], "b1");
+    assert_eq!(status_of(&object)["inventory"]["count"], 9);
+    controller.stop().await;
+}

@@ -147,19 +147,40 @@ pub async fn create_job(client: &Client, namespace: &str, job: &Job) -> Result<b
     }
 }
 
-/// Parsed runs by Job uid: a finished Job's pods are read once.
+/// Parsed runs by policy (`namespace/name`) and Job uid: a finished Job's pods are read once.
 #[derive(Default)]
 pub struct RunCache {
-    runs: Mutex<BTreeMap<String, JobRun>>,
+    runs: Mutex<BTreeMap<(String, String), JobRun>>,
 }
 
 impl RunCache {
-    /// Forgets the runs of Jobs not in `alive` (garbage-collected by the history limits).
-    fn retain(&self, alive: &[String]) {
+    fn get(&self, policy: &str, uid: &str) -> Option<JobRun> {
         self.runs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|uid, _| alive.contains(uid));
+            .get(&(policy.to_string(), uid.to_string()))
+            .cloned()
+    }
+
+    fn insert(&self, policy: &str, uid: String, run: JobRun) {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((policy.to_string(), uid), run);
+    }
+
+    /// Forgets the policy's runs of Jobs not in `alive` (garbage-collected by the history
+    /// limits).
+    fn retain(&self, policy: &str, alive: &[String]) {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(p, uid), _| p != policy || alive.contains(uid));
+    }
+
+    /// Forgets every run of a deleted policy.
+    pub fn forget(&self, policy: &str) {
+        self.retain(policy, &[]);
     }
 }
 
@@ -172,6 +193,7 @@ pub async fn runs(
 ) -> Result<Vec<JobRun>, Error> {
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
     let selector = format!("{POLICY_LABEL}={policy}");
+    let key = format!("{namespace}/{policy}");
     let listed = jobs
         .list(&ListParams::default().labels(&selector))
         .await
@@ -181,13 +203,8 @@ pub async fn runs(
     for job in listed.items {
         let uid = job.uid().unwrap_or_default();
         alive.push(uid.clone());
-        if let Some(run) = cache
-            .runs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&uid)
-        {
-            out.push(run.clone());
+        if let Some(run) = cache.get(&key, &uid) {
+            out.push(run);
             continue;
         }
         let Some(role) = job.labels().get(ROLE_LABEL).and_then(|r| Role::parse(r)) else {
@@ -203,15 +220,11 @@ pub async fn runs(
         };
         if run.outcome != JobOutcome::Running {
             run.reports = reports(client, namespace, &run.name).await?;
-            cache
-                .runs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(uid, run.clone());
+            cache.insert(&key, uid, run.clone());
         }
         out.push(run);
     }
-    cache.retain(&alive);
+    cache.retain(&key, &alive);
     out.sort_by_key(|r| r.finished_at);
     Ok(out)
 }

@@ -240,6 +240,11 @@ impl Backups {
                 .map(fold::chrono_of),
         };
         let judged = evaluate::evaluate(&policy, &object.spec, &status, now);
+        // Repeats of open alerts are decided when the policy is reconciled: look again then.
+        let repeat = alerting
+            .as_ref()
+            .and_then(|a| a.repeat_interval)
+            .filter(|_| !judged.firing.is_empty());
         status.open_alerts = self
             .alert_round(&key, alerting, &stored, &judged.firing, now)
             .await;
@@ -247,7 +252,10 @@ impl Backups {
         let requeue_after = judged
             .next_change
             .and_then(|at| (at - now).to_std().ok())
-            .map(|d| d + Duration::from_secs(1));
+            .map(|d| d + Duration::from_secs(1))
+            .into_iter()
+            .chain(repeat)
+            .min();
         self.set_fields(&key, owned_fields(&status), &stored);
         Ok(Outcome {
             errors: Vec::new(),
@@ -365,9 +373,24 @@ impl Backups {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .and_then(|e| e.fields.clone());
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &self.resource);
         let mut status = match fields {
             Some(Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
+            // Not reconciled here (a malformed object that does not parse): the fields this
+            // manager wrote before are sent back as stored, or server-side apply would drop
+            // them.
+            _ => match api.get_opt(name).await? {
+                Some(object) => match object.data.get("status") {
+                    Some(Value::Object(stored)) => stored
+                        .iter()
+                        .filter(|(k, _)| *k != "conditions" && *k != "observedGeneration")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    _ => serde_json::Map::new(),
+                },
+                None => serde_json::Map::new(),
+            },
         };
         if let Some(generation) = observed_generation {
             status.insert("observedGeneration".into(), json!(generation));
@@ -378,8 +401,6 @@ impl Backups {
             "kind": self.resource.kind,
             "status": Value::Object(status),
         });
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &self.resource);
         api.patch_status(
             name,
             &PatchParams::apply(FIELD_MANAGER).force(),
@@ -416,6 +437,7 @@ impl Backups {
             if let Some((namespace, name)) = key.split_once('/') {
                 self.metrics.remove(namespace, name);
             }
+            self.runs.forget(&key);
         }
     }
 }
