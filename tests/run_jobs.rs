@@ -510,3 +510,69 @@ spec:
     session.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_deadline_stops_a_run_and_replace_replaces_it() {
+    // An endpoint that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let text = format!(
+        r#"apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata: {{name: bounded}}
+spec:
+  schedule: "* * * * *"
+  activeDeadline: 20s
+  httpTrigger: {{url: "http://{addr}/slow", timeout: 30s}}
+---
+apiVersion: watchkeeper.dev/v1alpha1
+kind: CronJobSpec
+metadata: {{name: replaced}}
+spec:
+  schedule: "* * * * *"
+  concurrencyPolicy: Replace
+  httpTrigger: {{url: "http://{addr}/slow", timeout: 30s}}
+"#
+    );
+    let base = std::env::temp_dir().join(format!("wk-run-jobs-deadline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let mut session = Session::start(options(
+        &text,
+        &base.join("state"),
+        &base,
+        JobClock::compressed(SPEED),
+    ))
+    .await
+    .unwrap();
+    let mut events = session.take_job_events().unwrap();
+    let mut messages: BTreeMap<String, String> = BTreeMap::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while messages.len() < 2 {
+            if let JobEvent::RunFinished { key, run } = events.recv().await.unwrap() {
+                assert_eq!(run.outcome, RunOutcome::Failed, "{run:?}");
+                messages
+                    .entry(key.name.clone())
+                    .or_insert(run.message.unwrap_or_default());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("runs did not end: {messages:?}"));
+    assert!(
+        messages["bounded"].contains("stopped at the active deadline (20s)"),
+        "{messages:?}"
+    );
+    assert!(
+        messages["replaced"].contains("replaced by the next run"),
+        "{messages:?}"
+    );
+    session.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&base);
+}
