@@ -496,7 +496,7 @@ async fn an_interrupted_upload_leaves_no_manifest_and_is_not_counted() {
     let next = agent(&["backup"], &config, &[]).await;
     assert_eq!(next.code, 0, "{}", next.stderr);
     let report = next.backup();
-    assert_eq!(report.pruned, [first_id.clone()]);
+    assert_eq!(report.pruned, [first_id]);
     assert_eq!(report.kept, 1);
     assert_eq!(report.inventory.as_ref().unwrap().count, 1);
     let _ = std::fs::remove_dir_all(&dir);
