@@ -849,3 +849,52 @@ async fn changing_the_spec_while_open_restores_what_it_no_longer_covers() {
     stop.cancel();
     run.await.expect("no panic").expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_task_interrupted_by_a_restart_is_not_run_again() {
+    let pg = support::postgres::Postgres::start().await;
+    pg.create_database("app").await;
+    pg.psql(
+        "app",
+        "CREATE TABLE runs (at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await;
+    let (_server, client) = start_server().await;
+    create_password_secret(&client).await;
+    let first = spawn_controller(&client, "first", Some(NS), None);
+    let start = in_seconds(1);
+    let spec = json!({"tasks": [sql_task("slow", pg.port(), &[
+        "SELECT pg_sleep(30)",
+        "INSERT INTO runs DEFAULT VALUES",
+    ], None)]});
+    api_of::<MaintenanceWindow>(&client, NS)
+        .create(
+            &PostParams::default(),
+            &window("interrupted", start, start + TimeDelta::minutes(30), spec),
+        )
+        .await
+        .expect("create");
+    wait_status(&client, "interrupted", "SQL task running", |s| {
+        s["taskResults"][0]["phase"] == "Running"
+    })
+    .await;
+    first.stop().await;
+
+    let second = spawn_controller(&client, "second", Some(NS), None);
+    let status = wait_status(&client, "interrupted", "task marked interrupted", |s| {
+        s["taskResults"][0]["phase"] == "Failed"
+    })
+    .await;
+    let message = status["taskResults"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("not run again"), "{message}");
+    // Default policy AlertAndKeepOpen: the window stays open after the failure.
+    assert_eq!(status["open"], true);
+    wait_status(&client, "interrupted", "TasksSucceeded=False", |s| {
+        condition(s, "TasksSucceeded").is_some_and(|c| c["status"] == "False")
+    })
+    .await;
+    second.stop().await;
+}

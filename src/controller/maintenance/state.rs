@@ -240,7 +240,7 @@ impl MaintenanceWindows {
 
     /// Runs the deletion sweep until `stop`. Called once per leadership term: what was
     /// remembered from an earlier term may be stale (another replica acted meanwhile), so it
-    /// is forgotten first.
+    /// is forgotten first; at the end of the term running SQL tasks are stopped.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         self.statuses
             .lock()
@@ -252,6 +252,14 @@ impl MaintenanceWindows {
                 () = stop.cancelled() => break,
                 _ = sweep.tick() => self.sweep(),
             }
+        }
+        // This process no longer acts: SQL tasks it runs are stopped (their connections close);
+        // whoever reconciles next marks them interrupted and does not run them again.
+        let runs =
+            std::mem::take(&mut *self.sql_runs.lock().unwrap_or_else(PoisonError::into_inner));
+        for (key, handle) in runs {
+            handle.abort();
+            tracing::info!(task = %key, "SQL task stopped with the controller");
         }
     }
 }
