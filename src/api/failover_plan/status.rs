@@ -126,6 +126,11 @@ pub struct StepStatus {
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<Time>,
+    /// When the next try may start after a failed one; unset while a try is in flight. Without
+    /// it a step waiting for a retry would look in flight after a restart and repeat its last
+    /// try under the same idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Time>,
     /// Result or error, never containing secret values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -194,6 +199,10 @@ pub struct FailoverPlanStatus {
     /// The running (or last) attempt with every step's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_attempt: Option<Attempt>,
+    /// Attempts started so far; numbers the next attempt id so ids stay unique across
+    /// restarts.
+    #[serde(default)]
+    pub attempts_started: u64,
     /// Measured RTO of the last failover (not drill), in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rto_seconds: Option<f64>,
@@ -210,6 +219,9 @@ pub struct FailoverPlanStatus {
     /// The `watchkeeper.dev/failback` token handled last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failback_token: Option<String>,
+    /// The drill occurrence handled last; each occurrence runs at most once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill_token: Option<String>,
     /// No automatic trigger before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown_until: Option<Time>,
