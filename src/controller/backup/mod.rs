@@ -15,6 +15,7 @@
 //! references, so the garbage collector deletes them (and the Jobs the CronJobs own).
 
 pub mod agent_config;
+pub mod alerts;
 pub mod builder;
 pub mod cluster;
 pub mod evaluate;
@@ -35,14 +36,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::conditions::DesiredCondition;
 use super::context::FIELD_MANAGER;
-use crate::alert::sinks::Sinks;
-use crate::alert::{AlertEngine, AlertState, OpenAlertEntry};
 use crate::api::backup_policy::{BACKUP_NOW_ANNOTATION, BackupPolicyStatus, OwnedCronJobs};
-use crate::api::common::{LocalObjectRef, OpenAlert};
+use crate::api::common::LocalObjectRef;
 use crate::api::{BackupPolicy, Condition, FieldError};
 use crate::monitor::adapter;
 
@@ -101,8 +100,6 @@ struct Entry {
     fields: Option<Value>,
     /// Whether `fields` differ from what the object's status holds.
     pending: bool,
-    /// The alert engine, built on first sight from `status.openAlerts`.
-    engine: Option<AlertEngine>,
     /// The backup-now token handled last by this process: a reconcile that still sees the
     /// status from before it was recorded (a stale cache) does not try again.
     token: Option<String>,
@@ -113,6 +110,7 @@ pub struct Backups {
     image: String,
     entries: Mutex<BTreeMap<String, Entry>>,
     runs: cluster::RunCache,
+    alerts: alerts::PolicyAlerts,
     resource: ApiResource,
     /// `watchkeeper_backup_*` and `watchkeeper_restore_*` metrics.
     pub metrics: BackupMetrics,
@@ -129,6 +127,7 @@ impl Backups {
             image: image.into(),
             entries: Mutex::new(BTreeMap::new()),
             runs: cluster::RunCache::default(),
+            alerts: alerts::PolicyAlerts::default(),
             resource: ApiResource::erase::<BackupPolicy>(&()),
             metrics,
         }
@@ -246,7 +245,8 @@ impl Backups {
             .and_then(|a| a.repeat_interval)
             .filter(|_| !judged.firing.is_empty());
         status.open_alerts = self
-            .alert_round(&key, alerting, &stored, &judged.firing, now)
+            .alerts
+            .round(&key, alerting, &stored, &judged.firing, now)
             .await;
         self.metrics.observe(&namespace, &name, &status);
         let requeue_after = judged
@@ -262,80 +262,6 @@ impl Backups {
             conditions: judged.conditions,
             requeue_after,
         })
-    }
-
-    /// One alert round for the policy; returns the open alerts for status. Without alerting
-    /// (or with no channels) nothing is sent and nothing is open.
-    async fn alert_round(
-        &self,
-        key: &str,
-        config: Option<crate::alert::AlertingConfig>,
-        stored: &BackupPolicyStatus,
-        firing: &[crate::alert::Alert],
-        now: chrono::DateTime<Utc>,
-    ) -> Vec<OpenAlert> {
-        let Some(config) = config else {
-            self.entries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(key.to_string())
-                .or_default()
-                .engine = None;
-            return Vec::new();
-        };
-        let taken = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.to_string())
-            .or_default()
-            .engine
-            .take();
-        let engine = match taken {
-            Some(mut engine) => engine.set_config(config).map(|()| engine),
-            None => {
-                // First sight (new policy, restart, new leader): what was already notified
-                // comes from status, so nothing is sent twice.
-                let state = AlertState::from_open_entries(&open_entries(stored), &config);
-                match Sinks::new() {
-                    Ok(sinks) => AlertEngine::new(config, state, sinks),
-                    Err(error) => {
-                        warn!(backup_policy = %key, %error, "alert sinks unavailable");
-                        return stored.open_alerts.clone();
-                    }
-                }
-            }
-        };
-        let mut engine = match engine {
-            Ok(engine) => engine,
-            Err(error) => {
-                warn!(backup_policy = %key, %error, "alerting configuration refused");
-                return stored.open_alerts.clone();
-            }
-        };
-        let report = engine.round(firing, now).await;
-        for (notification, error) in &report.failed {
-            warn!(backup_policy = %key, channel = %notification.channel, %error, "alert not delivered; retried next reconcile");
-        }
-        let open = engine
-            .state()
-            .open_entries()
-            .into_iter()
-            .map(|e| OpenAlert {
-                key: e.key,
-                severity: api_severity(e.severity),
-                since: fold::time(e.since),
-                last_notified: e.last_notified.map(fold::time),
-                summary: e.summary,
-            })
-            .collect();
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.to_string())
-            .or_default()
-            .engine = Some(engine);
-        open
     }
 
     fn set_fields(&self, key: &str, fields: Value, stored: &BackupPolicyStatus) {
@@ -438,6 +364,7 @@ impl Backups {
                 self.metrics.remove(namespace, name);
             }
             self.runs.forget(&key);
+            self.alerts.forget(&key);
         }
     }
 }
@@ -453,31 +380,6 @@ fn next_backup(
     let zone = crate::schedule::parse_time_zone(&spec.time_zone).ok()?;
     let schedule = crate::schedule::CronSchedule::parse(&spec.schedule, zone).ok()?;
     schedule.next_after(now).map(fold::time)
-}
-
-fn api_severity(severity: crate::alert::Severity) -> crate::api::common::Severity {
-    use crate::api::common::Severity as Api;
-    match severity {
-        crate::alert::Severity::P0 => Api::P0,
-        crate::alert::Severity::P1 => Api::P1,
-        crate::alert::Severity::P2 => Api::P2,
-        crate::alert::Severity::P3 => Api::P3,
-    }
-}
-
-fn open_entries(stored: &BackupPolicyStatus) -> Vec<OpenAlertEntry> {
-    stored
-        .open_alerts
-        .iter()
-        .map(|a| OpenAlertEntry {
-            key: a.key.clone(),
-            severity: adapter::severity(a.severity),
-            since: fold::chrono_of(&a.since),
-            last_notified: a.last_notified.as_ref().map(fold::chrono_of),
-            summary: a.summary.clone(),
-            channels: Vec::new(),
-        })
-        .collect()
 }
 
 /// The status fields this module owns (no conditions, no observedGeneration).
