@@ -497,3 +497,57 @@ fn bad_policies_are_refused_naming_the_rule() {
         Err(HealthError::BadMargin { .. })
     ));
 }
+
+#[test]
+fn a_numeric_body_field_is_thresholded_through_real_window_statistics() {
+    // The guides' "cache hit rate alert < 60 %": the endpoint reports `hit_rate` in its body;
+    // warning below 0.6, critical below 0.5, over 5 minutes, from 10 samples on.
+    let mut hits = rule(
+        "cache-hit-rate",
+        Metric::ComponentValue("cache".into()),
+        Direction::Below,
+        0.6,
+        0.5,
+    );
+    hits.min_samples = 10;
+    let mut eval = HealthEvaluator::new(policy(3, 1, vec![hits])).unwrap();
+    let mut stats = MonitorStats::new(&[FIVE_MIN]).unwrap();
+    let mut probe = |i: i64, hit_rate: f64, eval: &mut HealthEvaluator| {
+        stats.record(&Sample {
+            at: t(i * 10),
+            up: true,
+            latency: Duration::from_millis(20),
+            components: vec![ComponentSample {
+                name: "cache".into(),
+                up: Some(true),
+                value: Some(hit_rate),
+            }],
+        });
+        eval.record_probe(true);
+        eval.evaluate_stats(&stats, t(i * 10))
+    };
+    // Ten minutes at 0.93: healthy, and the value read is the mean of the window.
+    let mut last = None;
+    for i in 0..60 {
+        last = Some(probe(i, 0.93, &mut eval));
+    }
+    let e = last.unwrap();
+    assert_eq!(e.health, Health::Healthy);
+    assert!((e.levels[0].value.unwrap() - 0.93).abs() < 1e-6, "{e:?}");
+    // The cache goes cold: within five minutes the window mean falls below 0.5.
+    let mut critical_at = None;
+    for i in 60..120 {
+        let e = probe(i, 0.2, &mut eval);
+        if e.health == Health::Critical && critical_at.is_none() {
+            critical_at = Some(i);
+            assert_eq!(e.levels[0].level, Level::Critical);
+            assert!(e.levels[0].value.unwrap() < 0.5, "{e:?}");
+        }
+    }
+    let critical_at = critical_at.expect("the cold cache never made the monitor Critical");
+    // 0.93 → 0.2: the mean crosses 0.5 once about 59 % of the window is cold.
+    assert!(
+        (70..=95).contains(&critical_at),
+        "critical at probe {critical_at}"
+    );
+}
