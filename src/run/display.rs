@@ -271,6 +271,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn table_shows_jobs_with_last_run_next_run_and_alerts() {
+        use crate::schedule::watch::{JobHealth, RunObservation, RunTrigger};
+        let at = |m: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 5, 1, 10, m, 0).unwrap();
+        let job = JobStatus {
+            namespace: "shop".into(),
+            name: "price-collection".into(),
+            schedule: "0 * * * *".into(),
+            time_zone: "UTC".into(),
+            url: "http://127.0.0.1:1/api/cron".into(),
+            health: JobHealth::Failing,
+            reason: "ConsecutiveFailures".into(),
+            message: String::new(),
+            next_run: Some(at(0) + chrono::TimeDelta::hours(1)),
+            last_schedule_time: Some(at(0)),
+            last_successful_time: None,
+            last_failure_time: Some(at(1)),
+            consecutive_failures: 2,
+            missed_starts: 0,
+            stuck: false,
+            last_run: Some(RunObservation {
+                name: "price-collection-1".into(),
+                trigger: RunTrigger::Scheduled,
+                scheduled_for: Some(at(0)),
+                started_at: at(0),
+                finished_at: Some(at(1)),
+                outcome: RunOutcome::Failed,
+                status_code: Some(500),
+                message: Some("HTTP 500 (unexpected status)".into()),
+            }),
+            runs_started: 2,
+            runs_skipped: 0,
+            open_alerts: vec![crate::alert::OpenAlertEntry {
+                key: "job/failing".into(),
+                severity: crate::alert::Severity::P2,
+                since: at(1),
+                last_notified: Some(at(1)),
+                summary: None,
+                channels: Vec::new(),
+            }],
+            notifications_sent: 1,
+            last_alert_error: None,
+        };
+        let text = render(&[], &[], &[job], &Recent::default());
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("shop/price-collection"))
+            .unwrap_or_else(|| panic!("{text}"));
+        for part in [
+            "0 * * * *",
+            "Failing",
+            "10:00:00 FAILED HTTP 500",
+            "2026-05-01 11:00 UTC",
+            "job/failing(P2)",
+        ] {
+            assert!(row.contains(part), "{part:?} missing in {row:?}");
+        }
+    }
+
+    #[test]
     fn table_shows_health_thresholds_and_alerts() {
         let mut status = MonitorStatus::new("demo", "demo-app", "http://127.0.0.1:1/");
         status.health = Health::Critical;
