@@ -11,7 +11,6 @@
 //! Run: `scripts/bench-reconcile` (or `cargo bench --bench cron_reconcile`). Settings:
 //! `SPECS` (1000), `CREATE_CONCURRENCY` (64).
 
-#[allow(dead_code)]
 #[path = "../tests/support/apiserver/mod.rs"]
 mod apiserver;
 
