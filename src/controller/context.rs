@@ -59,6 +59,8 @@ pub struct Context {
     pub maintenance: Arc<super::maintenance::MaintenanceIndex>,
     /// The MaintenanceWindows this process opens and closes (fills `maintenance`).
     pub windows: Arc<super::maintenance::MaintenanceWindows>,
+    /// The FailoverPlans this process drives (leader only, like every reconcile).
+    pub failovers: Arc<super::failover::Failovers>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -92,6 +94,9 @@ impl Context {
             windows: Arc::new(super::maintenance::MaintenanceWindows::new(
                 maintenance,
                 metrics.maintenance.clone(),
+            )),
+            failovers: Arc::new(super::failover::Failovers::new(
+                metrics.failover.clone(),
             )),
             metrics,
             settings,

@@ -77,6 +77,8 @@ pub struct Metrics {
     pub backup: super::backup::BackupMetrics,
     /// Open/next-start gauges of MaintenanceWindows.
     pub maintenance: super::maintenance::MaintenanceMetrics,
+    /// Phase and duration metrics of FailoverPlans (`watchkeeper_failover_*`).
+    pub failover: super::failover::FailoverMetrics,
 }
 
 impl Default for Metrics {
@@ -126,12 +128,14 @@ impl Metrics {
         let job = crate::jobs::JobMetrics::register(&mut registry);
         let backup = super::backup::BackupMetrics::register(&mut registry);
         let maintenance = super::maintenance::MaintenanceMetrics::register(&mut registry);
+        let failover = super::failover::FailoverMetrics::register(&mut registry);
         Self {
             registry,
             monitor,
             job,
             backup,
             maintenance,
+            failover,
             reconciles,
             errors,
             durations,

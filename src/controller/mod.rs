@@ -16,6 +16,7 @@ pub mod command;
 pub mod conditions;
 pub mod context;
 pub mod cron_job;
+pub mod failover;
 pub mod leader;
 pub mod maintenance;
 pub mod metrics;

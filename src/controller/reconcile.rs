@@ -26,6 +26,7 @@ use super::conditions::{self, ConditionStatus, DesiredCondition, Transition};
 use super::context::{Context, FIELD_MANAGER};
 use super::maintenance;
 use super::cron_job;
+use super::failover;
 use super::metrics::ReconcileResult;
 use super::monitors;
 use super::status::{self, StatusPlan};
@@ -94,6 +95,9 @@ pub enum Error {
     /// Opening, closing or applying a MaintenanceWindow failed.
     #[error(transparent)]
     Maintenance(#[from] maintenance::Error),
+    /// Driving a FailoverPlan failed.
+    #[error(transparent)]
+    Failover(#[from] failover::Error),
 }
 
 impl Error {
@@ -110,6 +114,7 @@ impl Error {
             Self::CronJob(error) => error.class(),
             Self::Backup(error) => error.class(),
             Self::Maintenance(error) => error.class(),
+            Self::Failover(error) => error.class(),
         }
     }
 }
@@ -224,6 +229,20 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
             Ok(outcome) => {
                 extra.extend(outcome.conditions);
                 requeue_after = outcome.requeue;
+            }
+            Err(error) => return finish(&target, Err(error.into()), started, &ctx),
+        }
+    }
+    if let Some(plan) = failover::as_failover_plan(&*object) {
+        match ctx
+            .failovers
+            .reconcile(&ctx, plan, &errors, target.deleting)
+            .await
+        {
+            Ok(outcome) => {
+                errors.extend(outcome.errors);
+                extra.extend(outcome.conditions);
+                requeue_after = outcome.requeue_after;
             }
             Err(error) => return finish(&target, Err(error.into()), started, &ctx),
         }
@@ -393,6 +412,17 @@ async fn write_status(target: &Target, plan: &StatusPlan, ctx: &Context) -> Resu
     } else if target.kind == BackupPolicy::KIND {
         // One writer per BackupPolicy status: the backup fields go along.
         ctx.backups
+            .write(
+                &ctx.client,
+                &target.namespace,
+                &target.name,
+                &plan.conditions,
+                plan.observed_generation,
+            )
+            .await
+    } else if target.kind == FailoverPlan::KIND {
+        // One writer per FailoverPlan status: the engine's record goes along.
+        ctx.failovers
             .write(
                 &ctx.client,
                 &target.namespace,
