@@ -526,14 +526,26 @@ impl Monitors {
         let remediator = Remediator::new(client.clone()).with_recorder(recorder);
         let mut remediations = JoinSet::new();
         let mut events = runtime.subscribe();
-        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        // Flushes run in their own task, so a long flush never holds up the event feed
+        // (metrics, remediation) and the broadcast channel does not overflow meanwhile.
+        let flusher = tokio::spawn({
+            let (this, client, stop) = (self.clone(), client.clone(), stop.clone());
+            async move {
+                let mut flush = tokio::time::interval(FLUSH_EVERY);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = flush.tick() => this.flush(&client).await,
+                        () = this.flush_now.notified() => this.flush(&client).await,
+                    }
+                }
+            }
+        });
         let mut sweep = tokio::time::interval(JANITOR_EVERY);
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
-                _ = flush.tick() => self.flush(&client).await,
                 _ = sweep.tick() => self.sweep(),
-                () = self.flush_now.notified() => self.flush(&client).await,
                 Some(_) = remediations.join_next(), if !remediations.is_empty() => {}
                 event = events.recv() => match event {
                     Ok(event) => {
@@ -566,6 +578,9 @@ impl Monitors {
         if drained.is_err() {
             warn!("remediation actions still running at shutdown were abandoned");
             remediations.abort_all();
+        }
+        if let Err(error) = flusher.await {
+            warn!(%error, "the status flusher failed");
         }
         let keys: BTreeSet<MonitorKey> = self.entries().keys().cloned().collect();
         for key in keys {
