@@ -87,6 +87,14 @@ cluster-wide ClusterRole and the one-namespace Role so the two modes cannot drif
 - apiGroups: ["batch"]
   resources: ["cronjobs", "jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The results of Jobs the operator created: the agents' termination messages are in their Pods.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+# BackupPolicy agents run under a ServiceAccount of their own (no API token mounted).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # Secrets are only read where a resource references them (tokens, connection strings); never listed.
 - apiGroups: [""]
   resources: ["secrets"]
