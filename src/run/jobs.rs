@@ -640,13 +640,16 @@ impl JobLoop {
             self.shared
                 .metrics
                 .set_health(&key.namespace, &key.name, report.health);
-            self.shared.emit(JobEvent::HealthChanged {
-                key: key.clone(),
-                from: self.last_health.unwrap_or(JobHealth::Unknown),
-                to: report.health,
-                reason: report.reason,
-                at: now,
-            });
+            let from = self.last_health.unwrap_or(JobHealth::Unknown);
+            if from != report.health {
+                self.shared.emit(JobEvent::HealthChanged {
+                    key: key.clone(),
+                    from,
+                    to: report.health,
+                    reason: report.reason,
+                    at: now,
+                });
+            }
             self.last_health = Some(report.health);
         }
         let firing = firing_alerts_from(
