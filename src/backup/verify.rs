@@ -131,8 +131,11 @@ async fn verify(
         }
     }
 
-    drop_leftovers(&tools, &admin, &verification.scratch_prefix).await?;
-    let scratch = scratch_name(&verification.scratch_prefix, &manifest.id);
+    // Scratch names carry a hash of the policy, so leftovers are dropped per policy: two
+    // policies verifying on one server at once never drop each other's scratch database.
+    let own_prefix = policy_prefix(&verification.scratch_prefix, &config.policy);
+    drop_leftovers(&tools, &admin, &own_prefix).await?;
+    let scratch = scratch_name(&own_prefix, &manifest.id);
     tools
         .query(
             &admin,
@@ -176,7 +179,15 @@ async fn verify(
     outcome
 }
 
-/// `<prefix><id digits>_<4 hex>`, at most 63 bytes, lower case (valid unquoted too).
+/// `<prefix><8 hex of sha256(policy)>_`: the part of scratch names that is the same for
+/// every run of one policy.
+fn policy_prefix(prefix: &str, policy: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(Sha256::digest(policy.as_bytes()));
+    format!("{prefix}{}_", &hash[..8])
+}
+
+/// `<policy prefix><id digits>_<4 hex>`, at most 63 bytes, lower case (valid unquoted too).
 fn scratch_name(prefix: &str, id: &str) -> String {
     let digits: String = id
         .chars()
@@ -279,13 +290,16 @@ mod tests {
 
     #[test]
     fn scratch_names_are_short_and_prefixed() {
-        let name = scratch_name("watchkeeper_verify_", "20260106T030000Z-3f2a");
+        let own = policy_prefix("watchkeeper_verify_", "prod/db-daily");
+        assert_eq!(own.len(), "watchkeeper_verify_".len() + 9);
+        assert_ne!(own, policy_prefix("watchkeeper_verify_", "prod/other"));
+        let name = scratch_name(&own, "20260106T030000Z-3f2a");
         assert!(
-            name.starts_with("watchkeeper_verify_20260106t030000z3f2a_"),
+            name.starts_with(&format!("{own}20260106t030000z3f2a_")),
             "{name}"
         );
         assert!(name.len() <= 63);
-        let long = scratch_name(&"p".repeat(40), &"9".repeat(60));
+        let long = scratch_name(&policy_prefix(&"p".repeat(40), "x"), &"9".repeat(60));
         assert!(long.len() <= 63, "{}", long.len());
     }
 }
