@@ -932,3 +932,129 @@ async fn a_malformed_policy_keeps_the_status_it_reported() {
     assert_eq!(status_of(&object)["inventory"]["count"], 9);
     controller.stop().await;
 }
+
+/// The backup CronJob's `spec.suspend` (false when unset).
+async fn backup_suspended(cron_jobs: &Api<CronJob>, policy: &str) -> Option<bool> {
+    let cron_job = cron_jobs
+        .get_opt(&format!("{policy}-backup"))
+        .await
+        .ok()??;
+    Some(cron_job.spec.suspend.unwrap_or(false))
+}
+
+/// A one-off MaintenanceWindow pausing backups of policies labelled `tier=db` from `start` to
+/// `end` (whole seconds).
+fn pause_window(name: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> DynamicObject {
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::from_value(json!({
+        "apiVersion": "watchkeeper.dev/v1alpha1",
+        "kind": "MaintenanceWindow",
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": {"oneOff": {"start": at(start), "end": at(end)}},
+            "selector": {"matchLabels": {"tier": "db"}},
+            "effects": {"pauseBackups": true}
+        }
+    }))
+    .expect("test object")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_pauses_selected_policies_and_resumes_them_at_close() {
+    use chrono::SubsecRound;
+    let (_server, client) = start().await;
+    let ns = "shop";
+    let controller = spawn_controller(&client, "solo", Some(ns), None);
+    secrets(&client, ns).await;
+
+    // The window is in the calendar (Ready) before the policies are first reconciled.
+    let start_at = Utc::now().trunc_subsecs(0) + ChronoDuration::seconds(6);
+    let end_at = start_at + ChronoDuration::seconds(6);
+    let windows = api_of::<watchkeeper::api::MaintenanceWindow>(&client, ns);
+    windows
+        .create(
+            &PostParams::default(),
+            &pause_window("mw", start_at, end_at),
+        )
+        .await
+        .expect("create window");
+    wait_ready(&windows, "mw", "True").await;
+
+    let api = api_of::<BackupPolicy>(&client, ns);
+    for (name, tier) in [("db", "db"), ("web", "web")] {
+        let mut object = policy(name, "0 3 * * *", "24h", json!({}));
+        object.metadata.labels = Some(BTreeMap::from([("tier".to_string(), tier.to_string())]));
+        api.create(&PostParams::default(), &object)
+            .await
+            .expect("create policy");
+    }
+    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), ns);
+    for name in ["db", "web"] {
+        let suspended = eventually("the backup CronJob", || async {
+            backup_suspended(&cron_jobs, name).await
+        })
+        .await;
+        assert!(
+            !suspended || Utc::now() >= start_at,
+            "{name} suspended before the window opened"
+        );
+    }
+
+    // Open: the selected policy's backup and verify CronJobs are suspended.
+    eventually("db suspended while the window is open", || async {
+        backup_suspended(&cron_jobs, "db").await?.then_some(())
+    })
+    .await;
+    let seen = Utc::now();
+    assert!(seen >= start_at, "suspended at {seen}, before {start_at}");
+    assert!(
+        seen < end_at,
+        "suspension seen only after the window closed"
+    );
+    let verify = cron_jobs.get("db-verify").await.expect("verify CronJob");
+    assert_eq!(verify.spec.suspend, Some(true), "verify CronJob paused too");
+    assert_eq!(
+        backup_suspended(&cron_jobs, "web").await,
+        Some(false),
+        "a policy the selector does not pick is not paused"
+    );
+    let object = policy_until(&api, "db", "Paused=True", |o| is(o, "Paused", "True")).await;
+    let (_, reason, message) = condition(&object, "Paused").expect("Paused condition");
+    assert_eq!(reason, "MaintenanceWindow");
+    assert!(message.contains("shop/mw"), "{message}");
+
+    // Closed: resumed without any other event, then Paused=False and both Events.
+    eventually("db resumed after the window closed", || async {
+        (!backup_suspended(&cron_jobs, "db").await?).then_some(())
+    })
+    .await;
+    assert!(Utc::now() >= end_at, "resumed before the window closed");
+    policy_until(&api, "db", "Paused=False", |o| is(o, "Paused", "False")).await;
+    let reasons = eventually("pause and resume Events", || async {
+        let reasons: Vec<String> = events_for(&client, ns, "db")
+            .await
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .filter(|r| r.starts_with("Backups"))
+            .collect();
+        (reasons.len() >= 2).then_some(reasons)
+    })
+    .await;
+    assert!(
+        reasons.contains(&"BackupsPaused".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"BackupsResumed".to_string()),
+        "{reasons:?}"
+    );
+    assert_eq!(backup_suspended(&cron_jobs, "web").await, Some(false));
+    assert!(
+        events_for(&client, ns, "web")
+            .await
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("BackupsPaused")),
+        "no pause Event for the unselected policy"
+    );
+    controller.stop().await;
+}

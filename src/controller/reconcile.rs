@@ -213,7 +213,7 @@ pub async fn reconcile<K: ManagedKind>(object: Arc<K>, ctx: Arc<Context>) -> Res
     if let Some(policy) = backup::as_backup_policy(&*object) {
         match ctx
             .backups
-            .reconcile(&ctx.client, policy, &errors, target.deleting)
+            .reconcile(&ctx, policy, &errors, target.deleting)
             .await
         {
             Ok(outcome) => {

@@ -23,7 +23,9 @@ pub struct PolicyAlerts {
 
 impl PolicyAlerts {
     /// One alert round for the policy; returns the open alerts for status. Without alerting
-    /// (or with no channels) nothing is sent and nothing is open.
+    /// (or with no channels) nothing is sent and nothing is open. A `muted` round (a
+    /// MaintenanceWindow suppresses alerts) sends nothing but keeps de-duplication state, so
+    /// an alert still firing after the window is sent then.
     pub async fn round(
         &self,
         key: &str,
@@ -31,6 +33,7 @@ impl PolicyAlerts {
         stored: &BackupPolicyStatus,
         firing: &[crate::alert::Alert],
         now: chrono::DateTime<Utc>,
+        muted: bool,
     ) -> Vec<OpenAlert> {
         let Some(config) = config else {
             self.forget(key);
@@ -63,7 +66,11 @@ impl PolicyAlerts {
                 return stored.open_alerts.clone();
             }
         };
-        let report = engine.round(firing, now).await;
+        let report = if muted {
+            engine.round_muted(firing, now)
+        } else {
+            engine.round(firing, now).await
+        };
         for (notification, error) in &report.failed {
             warn!(backup_policy = %key, channel = %notification.channel, %error, "alert not delivered; retried next reconcile");
         }

@@ -180,7 +180,8 @@ fn basis(spec: &BackupPolicySpec, status: &BackupPolicyStatus) -> Option<(DateTi
     })
 }
 
-fn rpo_duration(spec: &BackupPolicySpec) -> Option<StdDuration> {
+/// The RPO of a policy, if set and not zero.
+pub fn rpo_duration(spec: &BackupPolicySpec) -> Option<StdDuration> {
     spec.objectives
         .as_ref()
         .and_then(|o| o.rpo.as_ref())

@@ -20,6 +20,7 @@ pub mod builder;
 pub mod cluster;
 pub mod evaluate;
 pub mod fold;
+pub mod maintenance;
 pub mod metrics;
 
 use std::any::Any;
@@ -32,14 +33,15 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use tracing::info;
+use tracing::{info, warn};
 
-use super::conditions::DesiredCondition;
-use super::context::FIELD_MANAGER;
+use super::conditions::{self, ConditionStatus, DesiredCondition};
+use super::context::{Context, FIELD_MANAGER};
 use crate::api::backup_policy::{BACKUP_NOW_ANNOTATION, BackupPolicyStatus, OwnedCronJobs};
 use crate::api::common::LocalObjectRef;
 use crate::api::{BackupPolicy, Condition, FieldError};
@@ -55,6 +57,10 @@ pub const DEFAULT_AGENT_IMAGE: &str = concat!(
 
 /// Secrets are not watched: a policy waiting for one is looked at again this often.
 pub const SECRET_RECHECK: Duration = Duration::from_secs(10);
+
+/// MaintenanceWindows are not watched here: a policy looks at the calendar again at least
+/// this often (and exactly at every window boundary it already knows of).
+pub const MAINTENANCE_RECHECK: Duration = Duration::from_secs(30);
 
 /// Why a BackupPolicy could not be reconciled (retried with backoff).
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +143,7 @@ impl Backups {
     /// owns, runs a new backup-now token, folds finished runs into status and judges it.
     pub async fn reconcile(
         &self,
-        client: &Client,
+        ctx: &Context,
         object: &BackupPolicy,
         errors: &[FieldError],
         deleting: bool,
@@ -145,6 +151,7 @@ impl Backups {
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
         let key = key_of(&namespace, &name);
+        let client = &ctx.client;
         let stored = object.status.clone().unwrap_or_default();
         if deleting {
             return Ok(Outcome::default());
@@ -162,7 +169,12 @@ impl Backups {
         if !errors.is_empty() {
             return keep(Vec::new(), None);
         }
-        let owned = match builder::build(object, &self.image) {
+        let now = Utc::now();
+        let rpo =
+            evaluate::rpo_duration(&object.spec).and_then(|d| chrono::Duration::from_std(d).ok());
+        let calendar =
+            maintenance::observe(&ctx.maintenance, &namespace, object.labels(), rpo, now);
+        let mut owned = match builder::build(object, &self.image) {
             Ok(owned) => owned,
             Err(error) => return keep(vec![error.field_error()], None),
         };
@@ -187,7 +199,14 @@ impl Backups {
             return keep(missing, Some(SECRET_RECHECK));
         }
 
+        let suspend = maintenance::desired_suspend(object.spec.suspend, &calendar);
+        for cron_job in std::iter::once(&mut owned.backup).chain(owned.verify.as_mut()) {
+            cron_job.spec.suspend = Some(suspend);
+        }
         let backup_cron_job = cluster::apply_owned(client, &namespace, &name, &owned).await?;
+        let paused = maintenance::paused_condition(object.spec.suspend, &calendar);
+        self.announce_pause(ctx, object, &stored, &calendar, &paused)
+            .await;
         let mut status = stored.clone();
         status.cron_jobs = Some(OwnedCronJobs {
             backup: Some(LocalObjectRef {
@@ -227,8 +246,11 @@ impl Backups {
 
         let runs = cluster::runs(client, &namespace, &name, &self.runs).await?;
         fold::fold(&mut status, &runs);
-        let now = Utc::now();
-        status.next_backup_time = next_backup(&object.spec, now);
+        status.next_backup_time = if suspend {
+            None
+        } else {
+            next_backup(&object.spec, now)
+        };
         let policy = evaluate::PolicyRef {
             namespace: &namespace,
             name: &name,
@@ -238,7 +260,13 @@ impl Backups {
                 .as_ref()
                 .map(fold::chrono_of),
         };
-        let judged = evaluate::evaluate(&policy, &object.spec, &status, now);
+        let mut judged = evaluate::evaluate(&policy, &object.spec, &status, now);
+        if calendar.rpo_grace_until.is_some() {
+            // The backups a pause skipped do not page until one RPO after it closed.
+            judged
+                .firing
+                .retain(|a| !a.key.ends_with(evaluate::ALERT_RPO_MISSED));
+        }
         // Repeats of open alerts are decided when the policy is reconciled: look again then.
         let repeat = alerting
             .as_ref()
@@ -246,7 +274,14 @@ impl Backups {
             .filter(|_| !judged.firing.is_empty());
         status.open_alerts = self
             .alerts
-            .round(&key, alerting, &stored, &judged.firing, now)
+            .round(
+                &key,
+                alerting,
+                &stored,
+                &judged.firing,
+                now,
+                calendar.suppress.is_some(),
+            )
             .await;
         self.metrics.observe(&namespace, &name, &status);
         let requeue_after = judged
@@ -255,13 +290,63 @@ impl Backups {
             .map(|d| d + Duration::from_secs(1))
             .into_iter()
             .chain(repeat)
+            .chain(
+                calendar
+                    .next_change
+                    .and_then(|at| (at - now).to_std().ok())
+                    .map(|d| d + Duration::from_millis(200)),
+            )
+            .chain(Some(MAINTENANCE_RECHECK))
             .min();
         self.set_fields(&key, owned_fields(&status), &stored);
+        let mut conditions = judged.conditions;
+        conditions.push(paused);
         Ok(Outcome {
             errors: Vec::new(),
-            conditions: judged.conditions,
+            conditions,
             requeue_after,
         })
+    }
+
+    /// One Event when a MaintenanceWindow pauses the policy and one when it resumes, judged
+    /// against the stored `Paused` condition (so a restart sends nothing twice).
+    async fn announce_pause(
+        &self,
+        ctx: &Context,
+        object: &BackupPolicy,
+        stored: &BackupPolicyStatus,
+        calendar: &maintenance::Maintenance,
+        paused: &DesiredCondition,
+    ) {
+        let was = conditions::find(&stored.conditions, maintenance::PAUSED).is_some_and(|c| {
+            c.reason == maintenance::REASON_MAINTENANCE_WINDOW && c.status == "True"
+        });
+        let is = paused.status == ConditionStatus::True
+            && paused.reason == maintenance::REASON_MAINTENANCE_WINDOW;
+        let (reason, action) = match (was, is) {
+            (false, true) => ("BackupsPaused", "Pause"),
+            (true, false) => ("BackupsResumed", "Resume"),
+            _ => return,
+        };
+        let note = match &calendar.pause {
+            Some(_) => paused.message.clone(),
+            None => "no MaintenanceWindow pauses scheduled backups any more; CronJobs resumed"
+                .to_string(),
+        };
+        let event = Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        let namespace = object.namespace().unwrap_or_default();
+        let name = object.name_any();
+        info!(backup_policy = %key_of(&namespace, &name), reason, "maintenance pause changed");
+        if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
+            ctx.metrics.event_failed("BackupPolicy");
+            warn!(backup_policy = %key_of(&namespace, &name), %error, "publishing Event failed");
+        }
     }
 
     fn set_fields(&self, key: &str, fields: Value, stored: &BackupPolicyStatus) {
