@@ -21,7 +21,7 @@ use crate::api::{
     validation::Errors,
 };
 use crate::backup::retention::{self, BackupRecord, KeepReason, RetentionPolicy};
-use crate::schedule::{CronSchedule, RecurrenceRule, parse_time_zone};
+use crate::schedule::{CronSchedule, DstRule, RecurrenceRule, parse_time_zone};
 
 /// Days of daily backups in the retention preview's sample history: long enough for yearly
 /// rules to show.
@@ -351,7 +351,9 @@ fn push_schedule(
     let Some(expression) = text(value, field) else {
         return;
     };
-    match cron_preview(path, expression, zone, options) {
+    // CronJobSpec and BackupPolicy schedules become batch/v1 CronJobs: preview what
+    // Kubernetes will run, including its daylight-saving behaviour.
+    match cron_preview(path, expression, zone, DstRule::Kubernetes, options) {
         Ok(schedule) => preview.schedules.push(schedule),
         Err(note) => preview.notes.push(format!("{path}: {note}")),
     }
@@ -361,10 +363,13 @@ fn cron_preview(
     path: &str,
     expression: &str,
     zone: &str,
+    dst: DstRule,
     options: PreviewOptions,
 ) -> Result<SchedulePreview, String> {
     let tz = parse_time_zone(zone).map_err(|e| e.to_string())?;
-    let cron = CronSchedule::parse(expression, tz).map_err(|e| e.to_string())?;
+    let cron = CronSchedule::parse(expression, tz)
+        .map_err(|e| e.to_string())?
+        .with_dst_rule(dst);
     Ok(SchedulePreview {
         field: path.to_string(),
         expression: expression.to_string(),
@@ -607,7 +612,13 @@ fn drill_preview(drill: &Drills, options: PreviewOptions) -> Result<SchedulePrev
     let zone = drill.time_zone.as_str();
     let tz = parse_time_zone(zone).map_err(|e| e.to_string())?;
     if let Some(cron) = &drill.schedule.cron {
-        return cron_preview("spec.drills.schedule.cron", cron, zone, options);
+        return cron_preview(
+            "spec.drills.schedule.cron",
+            cron,
+            zone,
+            DstRule::Vixie,
+            options,
+        );
     }
     let Some(rrule) = &drill.schedule.rrule else {
         return Err("no drill schedule form is set".into());
@@ -886,6 +897,34 @@ mod tests {
             ]
         );
         assert!(preview.to_text().contains("Mon 2026-10-26 01:30 +01:00"));
+    }
+
+    #[test]
+    fn cron_job_schedules_preview_what_kubernetes_runs_on_dst_days() {
+        // 02:30 does not exist in New York on 2026-03-08: Kubernetes' CronJob controller skips
+        // that day's run instead of firing at the transition.
+        let value = json!({ "spec": { "schedule": "30 2 * * *", "timeZone": "America/New_York" } });
+        let spring = preview("CronJobSpec", &value, at("2026-03-06T12:00:00Z")).unwrap_or_default();
+        assert_eq!(
+            spring.schedules[0].next[..3],
+            [
+                "2026-03-07T02:30:00-05:00",
+                "2026-03-09T02:30:00-04:00",
+                "2026-03-10T02:30:00-04:00",
+            ]
+        );
+        // 01:30 happens twice on 2026-11-01: Kubernetes runs it at both instants.
+        let value = json!({ "spec": { "schedule": "30 1 * * *", "timeZone": "America/New_York" } });
+        let autumn =
+            preview("BackupPolicy", &value, at("2026-10-31T12:00:00Z")).unwrap_or_default();
+        assert_eq!(
+            autumn.schedules[0].next[..3],
+            [
+                "2026-11-01T01:30:00-04:00",
+                "2026-11-01T01:30:00-05:00",
+                "2026-11-02T01:30:00-05:00",
+            ]
+        );
     }
 
     #[test]
