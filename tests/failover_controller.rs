@@ -212,25 +212,28 @@ async fn manual_token_runs_each_step_once_and_the_same_token_runs_nothing() {
     let (_server, client) = start_server().await;
     let endpoint = Target::start().await;
     let cf = cloudflare().await;
+    let hook = Target::start().await;
     create_secret(&client).await;
     create_deployment(&client).await;
     let running = spawn_controller(&client, "failover-a", Some(NS), None);
     let api = api_of::<FailoverPlan>(&client, NS);
-    api.create(
-        &PostParams::default(),
-        &plan(
-            "regional",
-            json!({"mode": "Manual"}),
-            vec![
-                http_step("deploy-west", &endpoint, json!({})),
-                dns_step(&cf, "cloudflare"),
-                scale_step(),
-            ],
-            json!({}),
-        ),
-    )
-    .await
-    .expect("plan created");
+    let mut object = plan(
+        "regional",
+        json!({"mode": "Manual"}),
+        vec![
+            http_step("deploy-west", &endpoint, json!({})),
+            dns_step(&cf, "cloudflare"),
+            scale_step(),
+            json!({"name": "notify-ops", "notify": {"message": "production moved to us-west"}}),
+        ],
+        json!({}),
+    );
+    object.data["spec"]["alerting"] = json!({
+        "channels": [{"name": "ops", "webhook": {"url": format!("http://{}/hook", hook.addr)}}],
+    });
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("plan created");
     wait_ready(&api, "regional", "True").await;
     assert_eq!(endpoint.requests(), 0, "nothing runs without a trigger");
     assert_eq!(
@@ -245,7 +248,8 @@ async fn manual_token_runs_each_step_once_and_the_same_token_runs_nothing() {
     let record = cf.record("rec1").expect("record kept");
     assert_eq!((record.content.as_str(), record.ttl), (NEW_IP, 60));
     assert_eq!(replicas(&client).await, Some(3));
-    assert_eq!(step_phases(&done), vec![StepPhase::Succeeded; 3]);
+    assert_eq!(hook.requests(), 1, "the notice went out once");
+    assert_eq!(step_phases(&done), vec![StepPhase::Succeeded; 4]);
     let attempt = done.current_attempt.as_ref().expect("attempt kept");
     for step in &attempt.steps {
         assert_eq!(step.attempts, 1, "{}", step.name);
@@ -319,6 +323,7 @@ async fn manual_token_runs_each_step_once_and_the_same_token_runs_nothing() {
     let again = status(&client, "regional").await;
     assert_eq!(endpoint.requests(), 1);
     assert_eq!(cf.patches(), 1);
+    assert_eq!(hook.requests(), 1);
     assert_eq!(again.attempts_started, 1);
     assert_eq!(again.history.len(), 1);
     running.stop().await;

@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
+use kube::{Client, ResourceExt};
 
-use crate::api::HealthMonitor;
-use crate::api::common::{ConfigMapValue, WorkloadKind, WorkloadRef};
+use crate::api::common::{AlertingSpec, ConfigMapValue, WorkloadKind, WorkloadRef};
 use crate::api::failover_plan::{PatchAction, Step, VerifyAction};
 use crate::api::health_monitor::{Health, SetConfigMapKeyAction};
+use crate::api::{FailoverPlan, HealthMonitor};
 use crate::controller::context::FIELD_MANAGER;
 use crate::controller::remediation::{self, configmap, scale};
 use crate::failover::{ClusterExecutor, StepFailure, StepRun};
@@ -30,15 +30,21 @@ pub struct ClusterSteps {
     namespace: String,
     /// The secondary's main HealthMonitor: what `verify` watches when it names none.
     secondary_monitor: String,
+    /// The plan's name (in notices).
+    plan: String,
+    /// The plan's `spec.alerting`, for `notify`.
+    alerting: Option<AlertingSpec>,
 }
 
 impl ClusterSteps {
-    /// Steps of a plan in `namespace` whose secondary is judged by `secondary_monitor`.
-    pub fn new(client: Client, namespace: &str, secondary_monitor: &str) -> Self {
+    /// Steps of `plan` (in its namespace).
+    pub fn new(client: Client, plan: &FailoverPlan) -> Self {
         Self {
             client,
-            namespace: namespace.to_string(),
-            secondary_monitor: secondary_monitor.to_string(),
+            namespace: plan.namespace().unwrap_or_default(),
+            secondary_monitor: plan.spec.secondary.health_monitor_ref.name.clone(),
+            plan: plan.name_any(),
+            alerting: plan.spec.alerting.clone(),
         }
     }
 
@@ -216,6 +222,17 @@ impl ClusterExecutor for ClusterSteps {
         if let Some(v) = &step.verify {
             return self.verify(run, v).await;
         }
+        if let Some(n) = &step.notify {
+            return super::notify::notify(
+                &self.client,
+                &self.namespace,
+                &self.plan,
+                self.alerting.as_ref(),
+                run,
+                n,
+            )
+            .await;
+        }
         let field = if step.restore_backup.is_some() {
             "restoreBackup"
         } else if step.kubernetes_rollback.is_some() {
@@ -227,8 +244,6 @@ impl ClusterExecutor for ClusterSteps {
             .is_some_and(|d| d.dns_endpoint.is_some())
         {
             "dnsSwitch.dnsEndpoint"
-        } else if step.notify.is_some() {
-            "notify"
         } else {
             "this action"
         };

@@ -15,6 +15,7 @@ pub mod cluster;
 mod convert;
 mod events;
 pub mod metrics;
+mod notify;
 mod observe;
 
 use std::any::Any;
@@ -233,11 +234,7 @@ impl Failovers {
         let executor = StepExecutor::new(
             resolved,
             http,
-            cluster::ClusterSteps::new(
-                ctx.client.clone(),
-                &namespace,
-                &plan.spec.secondary.health_monitor_ref.name,
-            ),
+            cluster::ClusterSteps::new(ctx.client.clone(), &plan),
         );
         let store = PlanStore {
             failovers: self,
