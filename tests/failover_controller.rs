@@ -514,3 +514,78 @@ async fn a_missing_secret_is_invalid_spec_and_nothing_runs() {
     assert_eq!(cf.patches(), 0);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_waits_for_the_secondary_monitor_and_the_rto_ends_there() {
+    let (_server, client) = start_server().await;
+    let west = Target::start().await;
+    west.set_code(500);
+    let endpoint = Target::start().await;
+    let running = spawn_controller(&client, "failover-a", Some(NS), None);
+    let monitor: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "watchkeeper.dev/v1alpha1",
+        "kind": "HealthMonitor",
+        "metadata": {"name": "app-west", "namespace": NS},
+        "spec": {
+            "target": {"url": format!("http://{}/api/health", west.addr)},
+            "interval": "1s",
+            "timeout": "500ms",
+            "failureThreshold": 2,
+            "successThreshold": 1,
+        },
+    }))
+    .expect("test object");
+    api_of::<HealthMonitor>(&client, NS)
+        .create(&PostParams::default(), &monitor)
+        .await
+        .expect("monitor created");
+    api_of::<FailoverPlan>(&client, NS)
+        .create(
+            &PostParams::default(),
+            &plan(
+                "regional",
+                json!({"mode": "Manual"}),
+                vec![
+                    json!({"name": "verify-west", "timeout": "2m", "verify": {"consecutiveHealthy": 2}}),
+                    http_step("announce", &endpoint, json!({})),
+                ],
+                json!({"watchkeeper.dev/failover": "t1"}),
+            ),
+        )
+        .await
+        .expect("plan created");
+    eventually("verify waiting on the unhealthy secondary", || async {
+        let s = status(&client, "regional").await;
+        (step_phases(&s).first() == Some(&StepPhase::Running)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        endpoint.requests(),
+        0,
+        "nothing after verify runs before it passes"
+    );
+    west.set_code(200);
+    let done = wait_phase(&client, "regional", FailoverPhase::FailedOver).await;
+    let attempt = done.current_attempt.as_ref().expect("attempt kept");
+    let verify = &attempt.steps[0];
+    assert_eq!(verify.attempts, 1, "one try, waiting inside it");
+    assert!(
+        verify
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("Healthy")),
+        "{verify:?}"
+    );
+    assert_eq!(endpoint.requests(), 1);
+    let rto = done.last_rto_seconds.expect("RTO measured");
+    let verified =
+        watchkeeper::monitor::status::chrono_time(verify.end_time.as_ref().expect("end"));
+    let started =
+        watchkeeper::monitor::status::chrono_time(attempt.start_time.as_ref().expect("start"));
+    let to_verify = (verified - started).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        (rto - to_verify).abs() < 1.01,
+        "RTO {rto} ends at the verify step ({to_verify})"
+    );
+    running.stop().await;
+}
