@@ -967,8 +967,9 @@ async fn a_maintenance_window_pauses_selected_policies_and_resumes_them_at_close
     let controller = spawn_controller(&client, "solo", Some(ns), None);
     secrets(&client, ns).await;
 
-    // The window is in the calendar (Ready) before the policies are first reconciled.
-    let start_at = Utc::now().trunc_subsecs(0) + ChronoDuration::seconds(6);
+    // The window is in the calendar (Ready) before the policies are first reconciled; the
+    // lead leaves room for that on a loaded machine.
+    let start_at = Utc::now().trunc_subsecs(0) + ChronoDuration::seconds(12);
     let end_at = start_at + ChronoDuration::seconds(6);
     let windows = api_of::<watchkeeper::api::MaintenanceWindow>(&client, ns);
     windows
