@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use super::jobs::{JobEvent, JobStatus};
+use super::maintenance::OpenWindow;
 use crate::api::health_monitor::{Health, ThresholdLevel};
 use crate::monitor::{MonitorEvent, MonitorStatus};
 use crate::schedule::watch::RunOutcome;
@@ -142,6 +143,7 @@ pub fn render(
     header: &[String],
     statuses: &[MonitorStatus],
     jobs: &[JobStatus],
+    open_windows: &[OpenWindow],
     recent: &Recent,
 ) -> String {
     let mut out = String::new();
@@ -209,6 +211,9 @@ pub fn render(
     if !jobs.is_empty() {
         render_jobs(&mut out, jobs);
     }
+    if !open_windows.is_empty() {
+        render_windows(&mut out, open_windows);
+    }
     if !recent.lines.is_empty() {
         let _ = writeln!(out, "\nRecent events:");
         for line in &recent.lines {
@@ -216,6 +221,24 @@ pub fn render(
         }
     }
     out
+}
+
+fn render_windows(out: &mut String, open: &[OpenWindow]) {
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:<22} {:<22} EFFECTS",
+        "MAINTENANCE WINDOW (OPEN)", "SINCE", "UNTIL"
+    );
+    for w in open {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<22} {:<22} {}",
+            truncate(&w.window, 28),
+            w.start.format("%Y-%m-%d %H:%M UTC"),
+            w.end.format("%Y-%m-%d %H:%M UTC"),
+            w.effects.join(" ")
+        );
+    }
 }
 
 fn render_jobs(out: &mut String, jobs: &[JobStatus]) {
@@ -249,12 +272,24 @@ fn render_jobs(out: &mut String, jobs: &[JobStatus]) {
             .iter()
             .map(|a| format!("{}({})", a.key, a.severity))
             .collect();
+        // A job a window suspends says so instead of its health (which the window excuses).
+        let health = if j.suspended_by_window.is_some() {
+            "Maint."
+        } else {
+            j.health.as_str()
+        };
+        let alerts: Vec<String> = match &j.alerts_muted_by_window {
+            Some(window) if !alerts.is_empty() => {
+                vec![format!("{} (muted by {window})", alerts.join(" "))]
+            }
+            _ => alerts,
+        };
         let _ = writeln!(
             out,
             "{:<28} {:<16} {:<10} {:<34} {:<22} {}",
             truncate(&format!("{}/{}", j.namespace, j.name), 28),
             truncate(&j.schedule, 16),
-            j.health.as_str(),
+            health,
             truncate(&last, 34),
             next,
             if alerts.is_empty() {
@@ -312,8 +347,16 @@ mod tests {
             }],
             notifications_sent: 1,
             last_alert_error: None,
+            suspended_by_window: None,
+            alerts_muted_by_window: None,
         };
-        let text = render(&[], &[], &[job], &Recent::default());
+        let text = render(
+            &[],
+            &[],
+            std::slice::from_ref(&job),
+            &[],
+            &Recent::default(),
+        );
         let row = text
             .lines()
             .find(|l| l.starts_with("shop/price-collection"))
@@ -326,6 +369,39 @@ mod tests {
             "job/failing(P2)",
         ] {
             assert!(row.contains(part), "{part:?} missing in {row:?}");
+        }
+        // Inside a window: the job says so, its alerts are shown muted, the window is listed.
+        let inside = JobStatus {
+            suspended_by_window: Some("shop/patching".into()),
+            alerts_muted_by_window: Some("shop/patching".into()),
+            ..job
+        };
+        let open = [OpenWindow {
+            window: "shop/patching".into(),
+            start: at(0),
+            end: at(0) + chrono::TimeDelta::hours(2),
+            effects: vec!["suppressAlerts", "suspendCronJobs"],
+        }];
+        let text = render(&[], &[], &[inside], &open, &Recent::default());
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("shop/price-collection"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains("Maint."), "{row}");
+        assert!(
+            row.contains("job/failing(P2) (muted by shop/patching)"),
+            "{row}"
+        );
+        let window = text
+            .lines()
+            .find(|l| l.starts_with("shop/patching"))
+            .unwrap_or_else(|| panic!("{text}"));
+        for part in [
+            "2026-05-01 10:00 UTC",
+            "2026-05-01 12:00 UTC",
+            "suspendCronJobs",
+        ] {
+            assert!(window.contains(part), "{part:?} missing in {window:?}");
         }
     }
 
@@ -345,7 +421,7 @@ mod tests {
         for i in 0..20 {
             recent.push(format!("event {i}"));
         }
-        let text = render(&["watchkeeper run".into()], &[status], &[], &recent);
+        let text = render(&["watchkeeper run".into()], &[status], &[], &[], &recent);
         assert!(text.contains("demo/demo-app"), "{text}");
         assert!(text.contains("Critical"), "{text}");
         assert!(text.contains("openai-errors=Critical"), "{text}");

@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::maintenance::Calendar;
 use super::state::{SavedJob, StateStore};
 use crate::agent::trigger::trigger_with;
 use crate::agent::{Outcome, TriggerConfig, TriggerResult};
@@ -216,10 +217,16 @@ pub struct JobStatus {
     pub notifications_sent: u64,
     /// The last delivery failure, if the last round had one.
     pub last_alert_error: Option<String>,
+    /// The open MaintenanceWindow suspending the job (`namespace/name`): due times are not run.
+    pub suspended_by_window: Option<String>,
+    /// The open MaintenanceWindow muting the job's alerts (`namespace/name`).
+    pub alerts_muted_by_window: Option<String>,
 }
 
 struct Entry {
     key: JobKey,
+    /// The CronJobSpec's labels, which MaintenanceWindow selectors match.
+    labels: BTreeMap<String, String>,
     status: Mutex<JobStatus>,
     saved: Mutex<SavedJob>,
 }
@@ -237,6 +244,7 @@ struct Shared {
     clock: JobClock,
     metrics: JobMetrics,
     store: Option<StateStore>,
+    calendar: Arc<Calendar>,
 }
 
 impl Shared {
@@ -284,10 +292,24 @@ impl JobRuntime {
                 clock: clock.anchored(),
                 metrics,
                 store,
+                calendar: Arc::default(),
             }),
             cancel: CancellationToken::new(),
             tasks: Mutex::default(),
         }
+    }
+
+    /// The same runtime obeying the MaintenanceWindows of `calendar` (before any job starts).
+    pub fn with_calendar(mut self, calendar: Arc<Calendar>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.calendar = calendar;
+        }
+        self
+    }
+
+    /// The MaintenanceWindows jobs obey.
+    pub fn calendar(&self) -> &Arc<Calendar> {
+        &self.shared.calendar
     }
 
     /// Every event from now on.
@@ -304,6 +326,17 @@ impl JobRuntime {
     pub fn start(
         &self,
         key: JobKey,
+        config: JobConfig,
+        saved: Option<SavedJob>,
+    ) -> Result<(), JobError> {
+        self.start_labelled(key, BTreeMap::new(), config, saved)
+    }
+
+    /// [`Self::start`] for a CronJobSpec with `labels` (which MaintenanceWindows select).
+    pub fn start_labelled(
+        &self,
+        key: JobKey,
+        labels: BTreeMap<String, String>,
         config: JobConfig,
         saved: Option<SavedJob>,
     ) -> Result<(), JobError> {
@@ -355,9 +388,12 @@ impl JobRuntime {
             open_alerts: saved.alerts.open_entries(),
             notifications_sent: 0,
             last_alert_error: None,
+            suspended_by_window: None,
+            alerts_muted_by_window: None,
         };
         let entry = Arc::new(Entry {
             key: key.clone(),
+            labels,
             status: Mutex::new(status),
             saved: Mutex::new(saved),
         });
@@ -500,7 +536,16 @@ impl JobLoop {
         done: &mpsc::UnboundedSender<RunObservation>,
     ) {
         let policy = &self.config.policy;
-        let skip = if let Some(deadline) = policy.starting_deadline
+        let window = self
+            .shared
+            .calendar
+            .job_at(&self.entry.key.namespace, &self.entry.labels, due)
+            .suspended_by;
+        let skip = if let Some(window) = window {
+            Some(format!(
+                "MaintenanceWindow {window} is open (suspendCronJobs)"
+            ))
+        } else if let Some(deadline) = policy.starting_deadline
             && now - due > TimeDelta::from_std(deadline).unwrap_or(TimeDelta::MAX)
         {
             Some(format!(
@@ -632,10 +677,30 @@ impl JobLoop {
     /// Evaluates the job, publishes health, status and the firing alerts.
     fn judge(&mut self, now: DateTime<Utc>) {
         let memory = lock(&self.entry.saved).memory.clone();
-        let report = evaluate(&self.config.policy, &memory, self.watching_since, &[], now);
         let key = &self.entry.key;
+        let calendar = &self.shared.calendar;
+        // Windows back to the oldest instant the judge looks at (due times since the last
+        // schedule, dead-man time since the last success).
+        let from = [memory.last_schedule_time, memory.last_successful_time]
+            .into_iter()
+            .flatten()
+            .fold(self.watching_since, DateTime::min);
+        let excused = calendar.job_excused(&key.namespace, &self.entry.labels, from, now);
+        let report = evaluate(
+            &self.config.policy,
+            &memory,
+            self.watching_since,
+            &excused,
+            now,
+        );
+        let open = calendar.job_at(&key.namespace, &self.entry.labels, now);
         // Status first, so whoever reacts to an event reads a status that already shows it.
-        update_status(&mut lock(&self.entry.status), &report, &memory);
+        {
+            let mut status = lock(&self.entry.status);
+            update_status(&mut status, &report, &memory);
+            status.suspended_by_window = open.suspended_by;
+            status.alerts_muted_by_window = open.muted_by;
+        }
         if self.last_health != Some(report.health) {
             self.shared
                 .metrics
@@ -706,7 +771,19 @@ async fn alert_loop(
         }
         let alerts = firing.borrow_and_update().clone();
         let before = engine.state().clone();
-        let report = engine.round(&alerts, clock.now()).await;
+        let now = clock.now();
+        let muted = shared
+            .calendar
+            .job_at(&entry.key.namespace, &entry.labels, now)
+            .muted_by
+            .is_some();
+        // While a suppressAlerts window is open nothing is sent; what still fires after it is
+        // sent at the first round after it closes.
+        let report = if muted {
+            engine.round_muted(&alerts, now)
+        } else {
+            engine.round(&alerts, now).await
+        };
         {
             let mut status = lock(&entry.status);
             status.notifications_sent += report.sent.len() as u64;

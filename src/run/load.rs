@@ -4,6 +4,7 @@
 
 use crate::api::cron_job_spec::CronJobSpec;
 use crate::api::health_monitor::HealthMonitor;
+use crate::api::maintenance_window::MaintenanceWindow;
 use crate::check::{self, Input, report::ErrorLine, yaml};
 
 use super::RunError;
@@ -33,6 +34,8 @@ pub struct Loaded {
     pub monitors: Vec<LoadedMonitor>,
     /// CronJobSpecs to run (those with a Job template are refused later, by name).
     pub jobs: Vec<LoadedJob>,
+    /// MaintenanceWindows, each with its `FILE:LINE`: the calendar jobs obey.
+    pub windows: Vec<(String, MaintenanceWindow)>,
     /// Other watchkeeper resources, as `FILE:LINE Kind/name` (not run in embedded mode yet).
     pub unsupported: Vec<String>,
     /// Documents that are not watchkeeper resources (Deployments, …), as `FILE:LINE kind/name`.
@@ -115,6 +118,9 @@ fn collect(
     } else if kind == Some("CronJobSpec") {
         let job: CronJobSpec = parse(label, line, kind, name, value)?;
         loaded.jobs.push(LoadedJob { origin, job });
+    } else if kind == Some("MaintenanceWindow") {
+        let window: MaintenanceWindow = parse(label, line, kind, name, value)?;
+        loaded.windows.push((origin, window));
     } else {
         loaded.unsupported.push(described);
     }
@@ -186,7 +192,9 @@ spec:
         assert_eq!(loaded.jobs.len(), 1);
         assert_eq!(loaded.jobs[0].origin, "m.yaml:8");
         assert_eq!(loaded.jobs[0].job.spec.schedule, "0 3 * * *");
-        assert_eq!(loaded.unsupported, ["m.yaml:19 MaintenanceWindow/weekly"]);
+        assert_eq!(loaded.windows.len(), 1);
+        assert_eq!(loaded.windows[0].0, "m.yaml:19");
+        assert!(loaded.unsupported.is_empty());
         assert_eq!(loaded.foreign, ["m.yaml:15 ConfigMap/app-config"]);
     }
 

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod display;
 pub mod jobs;
 pub mod load;
+pub mod maintenance;
 pub mod secrets;
 pub mod server;
 pub mod state;
@@ -201,8 +202,10 @@ pub struct RunOptions {
 /// What the manifests ask to run.
 struct Prepared {
     monitors: Vec<(MonitorKey, crate::monitor::MonitorConfig)>,
-    /// Each job with its `FILE:LINE`.
-    jobs: Vec<(JobKey, JobConfig, String)>,
+    /// Each job with its `FILE:LINE` and labels.
+    jobs: Vec<(JobKey, JobConfig, String, BTreeMap<String, String>)>,
+    /// The MaintenanceWindows of the manifests.
+    calendar: Arc<maintenance::Calendar>,
     unsupported: Vec<String>,
     notes: Vec<String>,
 }
@@ -244,6 +247,7 @@ impl Session {
         let Prepared {
             monitors: configs,
             jobs: job_configs,
+            calendar,
             unsupported,
             mut notes,
         } = match result {
@@ -273,11 +277,10 @@ impl Session {
             let state = saved.remove(&key.to_string()).unwrap_or_default();
             runtime.start(key, config, state)?;
         }
-        let job_runtime = Arc::new(jobs::JobRuntime::new(
-            options.job_clock,
-            job_metrics,
-            store.clone(),
-        ));
+        let job_runtime = Arc::new(
+            jobs::JobRuntime::new(options.job_clock, job_metrics, store.clone())
+                .with_calendar(calendar.clone()),
+        );
         let job_events = job_runtime.subscribe();
         let job_test_events = job_runtime.subscribe();
         for resource in &unsupported {
@@ -290,14 +293,15 @@ impl Session {
             runtime.clone(),
             job_runtime.clone(),
             Arc::new(registry),
+            calendar,
             unsupported,
             cancel.clone(),
         )
         .await?;
         // Jobs start once the server is up, so a refused address leaves none running.
-        for (key, config, origin) in job_configs {
+        for (key, config, origin, labels) in job_configs {
             let saved = saved_jobs.remove(&key.to_string());
-            if let Err(source) = job_runtime.start(key.clone(), config, saved) {
+            if let Err(source) = job_runtime.start_labelled(key.clone(), labels, config, saved) {
                 cancel.cancel();
                 job_runtime.shutdown().await;
                 return Err(RunError::Job {
@@ -415,7 +419,12 @@ impl Session {
                 });
             }
             match job_config(&found.job.spec, Environment::Embedded, &secrets) {
-                Ok(config) => jobs.push((key, config, found.origin.clone())),
+                Ok(config) => jobs.push((
+                    key,
+                    config,
+                    found.origin.clone(),
+                    meta.labels.clone().unwrap_or_default(),
+                )),
                 // A Job template needs a cluster: refused like other resources embedded mode
                 // cannot run, or listed as not run with --skip-unsupported.
                 Err(JobError::Unsupported { field, message }) if skip_unsupported => {
@@ -437,12 +446,17 @@ impl Session {
         if configs.is_empty() && jobs.is_empty() {
             return Err(RunError::NothingToRun);
         }
+        let calendar = Arc::new(maintenance::Calendar::new(&loaded.windows)?);
+        for (origin, window) in &loaded.windows {
+            notes.extend(maintenance::not_applied(origin, window));
+        }
         for foreign in loaded.foreign {
             notes.push(format!("{foreign}: not a watchkeeper resource (ignored)"));
         }
         Ok(Prepared {
             monitors: configs,
             jobs,
+            calendar,
             unsupported: loaded.unsupported,
             notes,
         })
@@ -608,7 +622,8 @@ async fn observe(
                     // Shutting down: keep the last frame on screen.
                     continue;
                 }
-                let screen = display::render(&header, &statuses, &job_statuses, &recent);
+                let open = job_runtime.calendar().open_at(job_runtime.clock().now());
+                let screen = display::render(&header, &statuses, &job_statuses, &open, &recent);
                 let mut out = std::io::stdout().lock();
                 // Clear the screen and move home, then draw.
                 let _ = write!(out, "\x1b[2J\x1b[H{screen}");
@@ -724,11 +739,21 @@ spec:
         let text = format!(
             "{MONITOR}---\n{}",
             r#"apiVersion: watchkeeper.dev/v1alpha1
-kind: MaintenanceWindow
-metadata: {name: weekly}
+kind: BackupPolicy
+metadata: {name: nightly-db}
 spec:
-  schedule: {rrule: {rule: "FREQ=WEEKLY;BYDAY=SA", start: "2026-01-03T04:00:00", duration: 1h}}
-  selector: {matchLabels: {app: web}}
+  schedule: "0 3 * * *"
+  source:
+    connection:
+      uriSecretRef: {name: postgres, key: uri}
+    pgDump: {format: Custom}
+  destination:
+    s3:
+      bucket: backups
+      accessKeyIdSecretRef: {name: s3, key: id}
+      secretAccessKeySecretRef: {name: s3, key: secret}
+  retention: {daily: 7}
+  objectives: {rpo: 1d, rto: 1h}
 "#
         );
         let texts = vec![("m.yaml".to_string(), text)];
@@ -737,7 +762,7 @@ spec:
         };
         let text = error.to_string();
         assert!(
-            text.starts_with("m.yaml:14 MaintenanceWindow/weekly: not run in embedded mode yet\n"),
+            text.starts_with("m.yaml:14 BackupPolicy/nightly-db: not run in embedded mode yet\n"),
             "{text}"
         );
         assert!(
