@@ -455,9 +455,10 @@ async fn drive(
             }
         })
     };
-    // Every monitor's config through the real adapter; one seeded history, cloned per monitor.
-    let mut configs = Vec::with_capacity(args.monitors);
-    for i in 0..args.monitors {
+    // Every monitor's config through the real adapter, built just before the monitor starts
+    // (as the controller does: 10,000 configs held at once would be a bench artefact of
+    // ~40 MB); one seeded history, cloned per monitor.
+    let config_of = |i: usize| -> Result<(MonitorKey, MonitorConfig), BenchError> {
         let address = addresses[i % addresses.len()];
         let key = MonitorKey {
             namespace: "bench".to_string(),
@@ -466,20 +467,21 @@ async fn drive(
         let spec = monitor_spec(address, i, args.interval, args.timeout)?;
         let config =
             monitor_config(&key, &spec, Environment::Embedded, &NoSecrets).map_err(setup)?;
-        configs.push((key, config));
-    }
-    let template = match configs.first() {
-        Some((_, config)) if !args.history.is_zero() => {
-            Some(seeded_stats(config, args.history, Utc::now())?)
-        }
-        _ => None,
+        Ok((key, config))
+    };
+    let template = if args.history.is_zero() {
+        None
+    } else {
+        Some(seeded_stats(&config_of(0)?.1, args.history, Utc::now())?)
     };
     let stats_bytes = template.as_ref().map_or(0, MonitorStats::heap_bytes);
     let cpu_start = procfs::cpu_time("self")?;
     let server_cpu_start = servers.cpu();
     let started = tokio::time::Instant::now();
-    let keys: Vec<MonitorKey> = configs.iter().map(|(k, _)| k.clone()).collect();
-    for (key, config) in configs {
+    let mut keys = Vec::with_capacity(args.monitors);
+    for i in 0..args.monitors {
+        let (key, config) = config_of(i)?;
+        keys.push(key.clone());
         match &template {
             Some(stats) => runtime.start_with_stats(key, config, stats.clone()),
             None => runtime.start(key, config, Default::default()),

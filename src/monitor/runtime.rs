@@ -1,18 +1,24 @@
-//! The runtime: one probe task and one alert task per monitor.
+//! The runtime: the scheduler's task per monitor, and an alert task per monitor that has
+//! something to alert about.
 //!
 //! Probes are started by the probe scheduler ([`crate::probe::scheduler`]: no drift, jittered
-//! first start, bounded concurrency per target host); each outcome goes to the monitor's probe
-//! task, which records the sample, evaluates health and publishes the set of firing alerts; the alert task
-//! runs an alert-engine round for each new firing set, so a slow receiver never delays probes
-//! (while it is busy, intermediate firing sets are coalesced into the newest one). Observers
+//! first start, bounded concurrency per target host); each outcome is handled on the
+//! scheduler's result path (one dispatcher task for the runtime, no await in it): it records the
+//! sample, evaluates health and publishes the set of firing alerts. The alert task runs an
+//! alert-engine round for each new firing set, so a slow receiver never delays probes (while it
+//! is busy, intermediate firing sets are coalesced into the newest one); it is started when the
+//! first alert fires (or at once when the restored alert state holds alerts), so a monitor that
+//! never alerts costs no task, engine or channel for it (10,000 monitors: see
+//! docs/benchmarks.md, "Memory"). Observers
 //! (metrics, a terminal table, a state file) follow [`MonitorEvent`]s; everyone else reads
 //! [`MonitorRuntime::status`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -86,13 +92,17 @@ struct Running {
     status: Arc<RwLock<MonitorStatus>>,
     alert_state: Arc<RwLock<AlertState>>,
     cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    /// The alert task, once started (see [`AlertSlot`]).
+    alert_task: AlertTaskHandle,
 }
 
-/// Where each monitor's probe outcomes go, by scheduler id (`namespace/name`). Outcomes are
-/// boxed: an unbounded channel allocates a block of 32 slots up front, 4.6 KB per monitor for
-/// `ProbeOutcome` itself against 0.4 KB for a box (46 MB at 10,000 monitors).
-type Inboxes = Arc<Mutex<BTreeMap<String, mpsc::UnboundedSender<Box<ProbeOutcome>>>>>;
+/// The alert task of a monitor, once started; shared so that [`MonitorRuntime::shutdown`] can
+/// wait for a task the result path started.
+type AlertTaskHandle = Arc<Mutex<Option<JoinHandle<()>>>>;
+
+/// Who handles each monitor's probe outcomes, by scheduler id (`namespace/name`). Outcomes are
+/// handled on the dispatcher's task (see the module docs): no task and no channel per monitor.
+type Inboxes = Arc<Mutex<BTreeMap<String, Arc<Mutex<ProbeTask>>>>>;
 
 /// Runs many monitors in one process. Cheap to share behind an `Arc`.
 pub struct MonitorRuntime {
@@ -122,13 +132,16 @@ impl MonitorRuntime {
         let routes = inboxes.clone();
         let dispatcher = tokio::spawn(async move {
             while let Some(Fired { id, output, .. }) = results.recv().await {
-                let inbox = routes
+                let handler = routes
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .get(&*id)
                     .cloned();
-                if let Some(inbox) = inbox {
-                    let _ = inbox.send(Box::new(output));
+                if let Some(handler) = handler {
+                    handler
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .after_probe(output);
                 }
             }
         });
@@ -197,8 +210,24 @@ impl MonitorRuntime {
             Some(stats) => stats,
             None => MonitorStats::new(&config.windows)?,
         };
-        let mut evaluator = HealthEvaluator::new(config.policy.clone())?;
-        let mut initial = MonitorStatus::new(&key.namespace, &key.name, &config.target_display);
+        // The adapter's builders leave spare capacity in the config's vectors and strings
+        // (about half of it at 10,000 monitors); a clone allocates exact sizes, and each part
+        // is kept once: the probe in the scheduler's job, the policy in the evaluator, the
+        // alerting config in the alert engine (when it starts).
+        let MonitorConfig {
+            probe,
+            interval,
+            windows,
+            window_names,
+            policy,
+            down_severity,
+            threshold_severities,
+            alerting,
+            target_display,
+        } = config;
+        let mut evaluator = HealthEvaluator::new(policy.clone())?;
+        drop(policy);
+        let mut initial = MonitorStatus::new(&key.namespace, &key.name, &target_display);
         if let Some(previous) = restored
             && let Some(health) = previous.health
         {
@@ -231,62 +260,71 @@ impl MonitorRuntime {
                 })
                 .collect();
         }
-        let engine = config
-            .alerting
-            .clone()
-            .map(|c| AlertEngine::new(c, alert_state.clone(), self.sinks.clone()))
+        let engine = alerting
+            .map(|c| AlertEngine::new(c.clone(), alert_state.clone(), self.sinks.clone()))
             .transpose()?;
         initial.open_alerts = alert_state.open_entries();
+        let restored_alerts = alert_state != AlertState::default();
         let shared = Arc::new(RwLock::new(initial));
         let shared_alerts = Arc::new(RwLock::new(alert_state));
         let cancel = CancellationToken::new();
-        let (firing_tx, firing_rx) = watch::channel(Vec::<Alert>::new());
-        let (inbox, outcomes) = mpsc::unbounded_channel();
+        let alert_task: AlertTaskHandle = Arc::new(Mutex::new(None));
         let id = key.to_string();
+        let probe = Arc::new(probe.clone());
         let schedule = MonitorSpec {
-            interval: config.interval,
-            host: host_key(&config.probe),
-            job: probe_job(self.prober.clone(), Arc::new(config.probe.clone())),
+            interval,
+            host: host_key(&probe),
+            job: probe_job(self.prober.clone(), probe),
         };
-        self.inboxes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), inbox);
-        self.scheduler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .upsert(&id, schedule)
-            .map_err(|e| MonitorError::Scheduler(e.to_string()))?;
-        let mut tasks = Vec::new();
-        let probe_task = ProbeTask {
+        let mut probe_task = ProbeTask {
             key: key.clone(),
-            config,
+            windows: windows.clone(),
+            window_names: window_names.clone(),
+            down_severity,
+            threshold_severities: threshold_severities.clone(),
+            target_display: target_display.clone(),
             stats,
             evaluator,
             status: shared.clone(),
             events: self.events.clone(),
-            firing: firing_tx,
+            alerts: match engine {
+                Some(engine) => AlertSlot::Waiting(Box::new(AlertStart {
+                    task: AlertTask {
+                        key: key.clone(),
+                        engine,
+                        status: shared.clone(),
+                        state: shared_alerts.clone(),
+                        events: self.events.clone(),
+                    },
+                    cancel: cancel.clone(),
+                    handle: alert_task.clone(),
+                })),
+                None => AlertSlot::None,
+            },
             open: BTreeMap::new(),
             carried: restored
                 .and_then(|r| r.health)
                 .filter(|h| *h == Health::Healthy),
         };
-        tasks.push(tokio::spawn(probe_task.run(outcomes, cancel.clone())));
-        if let Some(engine) = engine {
-            let alert_task = AlertTask {
-                key: key.clone(),
-                engine,
-                status: shared.clone(),
-                state: shared_alerts.clone(),
-                events: self.events.clone(),
-            };
-            tasks.push(tokio::spawn(alert_task.run(firing_rx, cancel.clone())));
+        if restored_alerts {
+            // Alerts open (or resolves owed) from before a restart: rounds are needed from
+            // the first probe on, to resolve them.
+            probe_task.alerts.start();
         }
+        self.inboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone(), Arc::new(Mutex::new(probe_task)));
+        self.scheduler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upsert(&id, schedule)
+            .map_err(|e| MonitorError::Scheduler(e.to_string()))?;
         let running = Running {
             status: shared,
             alert_state: shared_alerts,
             cancel,
-            tasks,
+            alert_task,
         };
         let previous = self
             .monitors
@@ -323,7 +361,12 @@ impl MonitorRuntime {
         }
         let mut states = BTreeMap::new();
         for (key, r) in running {
-            for task in r.tasks {
+            let task = r
+                .alert_task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(task) = task {
                 let _ = task.await;
             }
             states.insert(key, read(&r.alert_state));
@@ -361,6 +404,18 @@ impl MonitorRuntime {
     pub fn statuses(&self) -> Vec<MonitorStatus> {
         let monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
         monitors.values().map(|r| read(&r.status)).collect()
+    }
+
+    /// Whether the monitor's alert task has been started (tests: it starts on the first alert).
+    #[cfg(test)]
+    pub(crate) fn alert_task_started(&self, key: &MonitorKey) -> bool {
+        let monitors = self.monitors.lock().unwrap_or_else(PoisonError::into_inner);
+        monitors.get(key).is_some_and(|r| {
+            r.alert_task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some()
+        })
     }
 
     /// The alert state of every monitor, to persist on shutdown.
@@ -439,14 +494,72 @@ struct OpenCondition {
     details: String,
 }
 
+/// A monitor's alert task: not started yet (nothing has fired), or started and fed through a
+/// `watch` channel.
+enum AlertSlot {
+    /// No alerting configured.
+    None,
+    /// Configured; started when the first alert fires.
+    Waiting(Box<AlertStart>),
+    /// Running; the newest firing set goes here.
+    Running(watch::Sender<Vec<Alert>>),
+}
+
+/// What starting an alert task takes.
+struct AlertStart {
+    task: AlertTask,
+    cancel: CancellationToken,
+    handle: AlertTaskHandle,
+}
+
+impl AlertSlot {
+    /// Starts the alert task if it is waiting. Must be called within a Tokio runtime.
+    fn start(&mut self) {
+        if !matches!(self, AlertSlot::Waiting(_)) {
+            return;
+        }
+        let (tx, rx) = watch::channel(Vec::<Alert>::new());
+        if let AlertSlot::Waiting(start) = std::mem::replace(self, AlertSlot::Running(tx)) {
+            let AlertStart {
+                task,
+                cancel,
+                handle,
+            } = *start;
+            if cancel.is_cancelled() {
+                // Stopped while this outcome was being handled: no rounds after a stop.
+                return;
+            }
+            let joined = tokio::spawn(task.run(rx, cancel));
+            *handle.lock().unwrap_or_else(PoisonError::into_inner) = Some(joined);
+        }
+    }
+
+    /// Hands the firing set to the alert task, starting it on the first alert.
+    fn publish(&mut self, firing: Vec<Alert>) {
+        if !firing.is_empty() {
+            self.start();
+        }
+        if let AlertSlot::Running(tx) = self {
+            tx.send_replace(firing);
+        }
+    }
+}
+
+/// A monitor's handling of probe outcomes, run on the scheduler's result path.
 struct ProbeTask {
     key: MonitorKey,
-    config: MonitorConfig,
+    /// Rolling windows, in spec order.
+    windows: Vec<Duration>,
+    /// The windows as written in the spec, for status.
+    window_names: Vec<String>,
+    down_severity: Severity,
+    threshold_severities: Vec<crate::monitor::LevelSeverities>,
+    target_display: String,
     stats: MonitorStats,
     evaluator: HealthEvaluator,
     status: Arc<RwLock<MonitorStatus>>,
     events: broadcast::Sender<MonitorEvent>,
-    firing: watch::Sender<Vec<Alert>>,
+    alerts: AlertSlot,
     open: BTreeMap<String, OpenCondition>,
     /// A restored `Healthy`, kept while thresholds are not judged again: the statistics
     /// restart empty, and "not enough samples yet" must not turn a healthy monitor Unknown
@@ -455,34 +568,15 @@ struct ProbeTask {
 }
 
 impl ProbeTask {
-    /// Handles the scheduler's outcomes until cancelled or unscheduled.
-    async fn run(
-        mut self,
-        mut outcomes: mpsc::UnboundedReceiver<Box<ProbeOutcome>>,
-        cancel: CancellationToken,
-    ) {
-        loop {
-            let outcome = tokio::select! {
-                _ = cancel.cancelled() => return,
-                outcome = outcomes.recv() => match outcome {
-                    Some(outcome) => outcome,
-                    None => return,
-                },
-            };
-            self.after_probe(*outcome);
-        }
-    }
-
     fn after_probe(&mut self, outcome: ProbeOutcome) {
         self.stats.record(&Sample::from(&outcome));
         self.evaluator.record_probe(outcome.up);
         let now = Utc::now();
         let evaluation = self.evaluator.evaluate_stats(&self.stats, now);
         let windows: Vec<_> = self
-            .config
             .windows
             .iter()
-            .zip(&self.config.window_names)
+            .zip(&self.window_names)
             .filter_map(|(w, name)| {
                 self.stats
                     .snapshot(*w, now)
@@ -530,7 +624,7 @@ impl ProbeTask {
                 .collect();
         });
         let firing = self.firing_alerts(&evaluation, &outcome, now);
-        self.firing.send_replace(firing);
+        self.alerts.publish(firing);
         let _ = self.events.send(MonitorEvent::Probed {
             key: self.key.clone(),
             outcome: Arc::new(outcome),
@@ -553,7 +647,7 @@ impl ProbeTask {
         outcome: &ProbeOutcome,
         now: DateTime<Utc>,
     ) -> Vec<Alert> {
-        let target = &self.config.target_display;
+        let target = &self.target_display;
         let mut wanted: Vec<(String, Severity, &'static str, String, String)> = Vec::new();
         if evaluation.down {
             let why = status::last_probe(outcome)
@@ -561,7 +655,7 @@ impl ProbeTask {
                 .unwrap_or_else(|| "probe failed".to_string());
             wanted.push((
                 "down".to_string(),
-                self.config.down_severity,
+                self.down_severity,
                 "down",
                 format!(
                     "{}: down, {} probes in a row failed",
@@ -573,8 +667,8 @@ impl ProbeTask {
         for ((level, rule), severities) in evaluation
             .levels
             .iter()
-            .zip(&self.config.policy.thresholds)
-            .zip(&self.config.threshold_severities)
+            .zip(&self.evaluator.policy().thresholds)
+            .zip(&self.threshold_severities)
         {
             let (severity, bound, word) = match level.level {
                 Level::Ok => continue,

@@ -395,9 +395,12 @@ alerting:
         .start(key("app"), config, Default::default())
         .unwrap();
     wait_health(&mut events, Health::Healthy).await;
+    // Nothing has fired: no alert task yet (it costs memory at 10,000 monitors).
+    assert!(!runtime.alert_task_started(&key("app")));
 
     healthy.store(false, Ordering::SeqCst);
     wait_health(&mut events, Health::Down).await;
+    assert!(runtime.alert_task_started(&key("app")));
     let status = runtime.status(&key("app")).unwrap();
     assert!(status.consecutive_failures >= 3, "{status:?}");
     assert_eq!(status.last_probe.as_ref().unwrap().status_code, Some(503));
