@@ -240,3 +240,65 @@ pub fn feed_json(
 
 /// Shared by the runtime and the server.
 pub type SharedCalendar = Arc<Calendar>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn window(yaml: &str) -> (String, MaintenanceWindow) {
+        ("m.yaml:1".to_string(), serde_yaml::from_str(yaml).unwrap())
+    }
+
+    const WEEKLY: &str = r#"
+apiVersion: watchkeeper.dev/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: weekly, namespace: shop}
+spec:
+  schedule: {rrule: {rule: "FREQ=WEEKLY;BYDAY=SA", start: "2026-01-03T04:00:00", duration: 1h}}
+  selector: {matchLabels: {app: web}}
+  effects: {suspendCronJobs: true, suppressAlerts: true, pauseBackups: true}
+"#;
+
+    #[test]
+    fn calendar_answers_for_selected_jobs_and_lists_what_is_not_applied() {
+        let found = window(WEEKLY);
+        let calendar = Calendar::new(std::slice::from_ref(&found)).unwrap();
+        let web = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let inside = Utc.with_ymd_and_hms(2026, 1, 10, 4, 30, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 1, 10, 5, 0, 0).unwrap();
+        let both = JobMaintenance {
+            suspended_by: Some("shop/weekly".into()),
+            muted_by: Some("shop/weekly".into()),
+        };
+        assert_eq!(calendar.job_at("shop", &web, inside), both);
+        assert_eq!(
+            calendar.job_at("shop", &web, after),
+            JobMaintenance::default()
+        );
+        assert_eq!(
+            calendar.job_at("shop", &BTreeMap::new(), inside),
+            JobMaintenance::default()
+        );
+        assert_eq!(
+            calendar.job_at("other", &web, inside),
+            JobMaintenance::default()
+        );
+        let excused = calendar.job_excused("shop", &web, inside, after);
+        assert_eq!(excused.len(), 1);
+        assert_eq!(excused[0].end, after);
+        assert_eq!(calendar.open_at(inside)[0].window, "shop/weekly");
+        let notes = not_applied(&found.0, &found.1);
+        assert_eq!(
+            notes,
+            [
+                "m.yaml:1 MaintenanceWindow/weekly: suppressAlerts on HealthMonitors, pauseBackups not applied in embedded mode (suspendCronJobs and suppressAlerts on CronJobSpecs are)"
+            ]
+        );
+        // A suspended window is left out of the calendar and the feeds.
+        let suspended = window(&format!("{WEEKLY}  suspend: true\n"));
+        let calendar = Calendar::new(&[suspended]).unwrap();
+        assert!(calendar.is_empty());
+        assert!(calendar.upcoming(None, inside).is_empty());
+    }
+}

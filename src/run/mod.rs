@@ -4,7 +4,8 @@
 //!
 //! Manifests are validated exactly as `watchkeeper check` validates them and refused on any
 //! error. HealthMonitors with `url` or `tcp` targets run; CronJobSpecs with an `httpTrigger`
-//! run on their schedules ([`jobs`]); resources of other kinds (and Service targets or Job
+//! run on their schedules ([`jobs`]), obeying the manifests' MaintenanceWindows
+//! ([`maintenance`]); resources of other kinds (and Service targets or Job
 //! templates, which need a cluster) are refused by name unless `--skip-unsupported` is given, in
 //! which case they are listed as not run. Secrets come from environment variables or files
 //! ([`secrets`]); alert state and the jobs' memory are kept in `--state-dir` ([`state`]) so a
@@ -99,7 +100,7 @@ pub enum RunError {
     Invalid(Vec<ErrorLine>),
     /// Resources embedded mode does not run yet.
     #[error(
-        "{}\nembedded mode runs HealthMonitors and httpTrigger CronJobSpecs only; pass --skip-unsupported to run them anyway",
+        "{}\nembedded mode runs HealthMonitors and httpTrigger CronJobSpecs (and obeys MaintenanceWindows) only; pass --skip-unsupported to run them anyway",
         .0.iter().map(|r| format!("{r}: not run in embedded mode yet")).collect::<Vec<_>>().join("\n")
     )]
     Unsupported(Vec<String>),
