@@ -503,6 +503,32 @@ pub fn watch_children(
     };
     let ours = watcher::Config::default().labels(builder::POLICY_LABEL);
     let resource = ApiResource::erase::<BackupPolicy>(&());
+    // A MaintenanceWindow created or changed (its status too, written after the calendar is
+    // updated) looks at every BackupPolicy of its namespace again, so a new window is obeyed
+    // at once rather than at the next periodic check.
+    let window_resource = ApiResource::erase::<crate::api::MaintenanceWindow>(&());
+    let windows: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &window_resource),
+        None => Api::all_with(client.clone(), &window_resource),
+    };
+    let policies = controller.store();
+    let policy_resource = resource.clone();
+    let controller = controller.watches_with(
+        windows,
+        window_resource,
+        watcher::Config::default(),
+        move |window: DynamicObject| {
+            let namespace = window.namespace().unwrap_or_default();
+            policies
+                .state()
+                .iter()
+                .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+                .map(|p| {
+                    ObjectRef::new_with(&p.name_any(), policy_resource.clone()).within(&namespace)
+                })
+                .collect::<Vec<_>>()
+        },
+    );
     controller
         .owns(cron_jobs, ours.clone())
         .owns(accounts, ours.clone())
