@@ -95,9 +95,7 @@ impl Context {
                 maintenance,
                 metrics.maintenance.clone(),
             )),
-            failovers: Arc::new(super::failover::Failovers::new(
-                metrics.failover.clone(),
-            )),
+            failovers: Arc::new(super::failover::Failovers::new(metrics.failover.clone())),
             metrics,
             settings,
             failures: Mutex::new(HashMap::new()),

@@ -249,11 +249,19 @@ async fn run_kind<K: ManagedKind>(
     if K::KIND == CronJobSpec::KIND {
         controller = cron_job::watch_children(controller, &ctx.client, namespace);
         ctx.cron_jobs.start_children(&ctx.client, namespace, &stop);
-        tokio::spawn(cron_job::sweep(ctx.cron_jobs.clone(), store.clone(), stop.clone()));
+        tokio::spawn(cron_job::sweep(
+            ctx.cron_jobs.clone(),
+            store.clone(),
+            stop.clone(),
+        ));
     }
     if K::KIND == BackupPolicy::KIND {
         controller = backup::watch_children(controller, &ctx.client, namespace);
-        tokio::spawn(backup::sweep(ctx.backups.clone(), store.clone(), stop.clone()));
+        tokio::spawn(backup::sweep(
+            ctx.backups.clone(),
+            store.clone(),
+            stop.clone(),
+        ));
     }
     // kube-runtime's `Store::wait_until_ready` wakes only the most recent waiter (one oneshot
     // waker), and the Controller itself waits on the same store; so re-poll with a short
