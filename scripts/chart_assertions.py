@@ -25,6 +25,8 @@ EXPECTED_WATCH_RULES = {
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "secrets"): {"get"},
+    ("", "pods"): {"get", "list", "watch"},
+    ("", "serviceaccounts"): {"get", "list", "watch", "create", "patch"},
     ("", "configmaps"): {"get", "list", "watch", "patch"},
     ("apps", "deployments"): {"get", "list", "watch", "patch"},
     ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
