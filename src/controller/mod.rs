@@ -11,6 +11,7 @@
 //!   malformed) and runs the shared [`reconcile::reconcile`].
 //! - [`server::serve`] exposes `/metrics`, `/healthz` and `/readyz`.
 
+pub mod alerting;
 pub mod backup;
 pub mod command;
 pub mod conditions;

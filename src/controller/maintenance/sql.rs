@@ -17,9 +17,9 @@ use kube::Client;
 use tokio_postgres::config::SslMode as PgSslMode;
 use tokio_postgres::{Config, NoTls};
 
-use super::notices::read_secret;
 use crate::api::common::{PostgresConnection, SslMode};
 use crate::api::maintenance_window::SqlTask;
+use crate::controller::alerting::read_secret;
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
